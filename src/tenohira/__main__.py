@@ -1,0 +1,3 @@
+from tenohira.cli import main
+
+main()

@@ -1,0 +1,67 @@
+"""Admin pages for the DX division to keep the catalog (部局・所属・手続き・ライフイベント)."""
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from tenohira.catalog.models import Department, LifeEvent, Procedure, Section, SynonymGroup
+
+
+class SectionInline(admin.TabularInline):
+    model = Section
+    extra = 0
+    fields = ["name", "reading", "phone", "order"]
+
+
+@admin.register(Department)
+class DepartmentAdmin(admin.ModelAdmin):
+    list_display = ["name", "reading", "order"]
+    list_editable = ["order"]
+    search_fields = ["name", "reading"]
+    inlines = [SectionInline]
+
+
+@admin.register(Section)
+class SectionAdmin(admin.ModelAdmin):
+    list_display = ["name", "department", "phone", "order"]
+    list_filter = ["department"]
+    search_fields = ["name", "reading", "department__name"]
+    list_select_related = ["department"]
+
+
+@admin.register(LifeEvent)
+class LifeEventAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "order"]
+    list_editable = ["order"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(Procedure)
+class ProcedureAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "section", "channel", "identity", "annual_applications", "is_published"]
+    list_filter = ["channel", "identity", "is_published", "section__department", "life_events"]
+    search_fields = ["code", "name", "reading", "keywords", "search_name", "search_reading"]
+    list_select_related = ["section__department"]
+    autocomplete_fields = ["section"]
+    filter_horizontal = ["life_events"]
+    readonly_fields = ["updated_at"]
+    fieldsets = [
+        (None, {"fields": ["code", "section", "name", "reading", "keywords", "is_published"]}),
+        (_("案内"), {"fields": ["summary", "eligibility", "requirements", "fee", "legal_basis", "processing_days"]}),
+        (_("申請方法"), {"fields": ["channel", "external_url", "counter_place", "counter_hours", "identity", "online_since"]}),
+        (_("統計・分類"), {"fields": ["annual_applications", "life_events", "updated_at"]}),
+    ]
+
+    def get_search_results(self, request, queryset, search_term):
+        # The admin search box understands the same kana/width variants as residents' search.
+        from tenohira.catalog.search import search
+
+        if not search_term.strip():
+            return queryset, False
+        results, _terms = search(queryset, search_term)
+        return queryset.filter(pk__in=results.values("pk")), False
+
+
+@admin.register(SynonymGroup)
+class SynonymGroupAdmin(admin.ModelAdmin):
+    list_display = ["terms", "note"]
+    search_fields = ["terms"]

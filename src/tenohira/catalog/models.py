@@ -1,0 +1,213 @@
+"""The procedure catalog (総合案内): who handles what, and how a resident applies for it.
+
+Department (部局) → Section (所属/課) → Procedure (手続き); life events (ライフイベント)
+group procedures across sections the way residents think of them (引越し, おくやみ, ...).
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+
+class Department(models.Model):
+    """部局: a department of the municipality (市民部, こども部, ...)."""
+
+    name = models.CharField(_("部局名"), max_length=100, unique=True)
+    reading = models.CharField(_("よみ"), max_length=200, blank=True)
+    order = models.PositiveIntegerField(_("表示順"), default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        verbose_name = _("部局")
+        verbose_name_plural = _("部局")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:department", args=[self.pk])
+
+
+class Section(models.Model):
+    """所属/課: the section that handles a procedure and answers residents' questions."""
+
+    department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="sections", verbose_name=_("部局")
+    )
+    name = models.CharField(_("所属名"), max_length=100)
+    reading = models.CharField(_("よみ"), max_length=200, blank=True)
+    phone = models.CharField(_("電話番号"), max_length=30, blank=True)
+    order = models.PositiveIntegerField(_("表示順"), default=0)
+
+    class Meta:
+        ordering = ["department__order", "order", "id"]
+        verbose_name = _("所属")
+        verbose_name_plural = _("所属")
+        constraints = [
+            models.UniqueConstraint(fields=["department", "name"], name="section_unique_per_department")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.department.name} {self.name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:section", args=[self.pk])
+
+
+class LifeEvent(models.Model):
+    """ライフイベント: a moment of life that brings several procedures at once."""
+
+    slug = models.SlugField(_("スラッグ"), max_length=50, unique=True)
+    name = models.CharField(_("名称"), max_length=50, unique=True)
+    reading = models.CharField(_("よみ"), max_length=100, blank=True)
+    description = models.TextField(_("説明"), blank=True)
+    order = models.PositiveIntegerField(_("表示順"), default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        verbose_name = _("ライフイベント")
+        verbose_name_plural = _("ライフイベント")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:life_event", args=[self.slug])
+
+
+class Channel(models.TextChoices):
+    """Where a resident applies."""
+
+    PLATFORM = "platform", _("オンライン")
+    EXTERNAL = "external", _("外部サービス")
+    COUNTER = "counter", _("窓口")
+
+
+class Identity(models.TextChoices):
+    """How an applicant proves who they are."""
+
+    NONE = "none", _("不要")
+    EMAIL = "email", _("メールアドレス")
+    MYNUMBER_CARD = "mynumber_card", _("マイナンバーカード")
+
+
+class Procedure(models.Model):
+    """手続き: one administrative procedure a resident or business can apply for."""
+
+    code = models.CharField(
+        _("手続ID"),
+        max_length=20,
+        unique=True,
+        help_text=_("英大文字・数字・ハイフン。受付番号にも使われます（例: HJC）。"),
+    )
+    section = models.ForeignKey(
+        Section, on_delete=models.PROTECT, related_name="procedures", verbose_name=_("所属")
+    )
+    name = models.CharField(_("手続名"), max_length=200)
+    reading = models.CharField(
+        _("よみ"), max_length=400, blank=True, help_text=_("ひらがな。空欄なら自動で付けます。")
+    )
+    keywords = models.TextField(
+        _("キーワード"), blank=True, help_text=_("検索で使われる言い換え。「、」で区切ります。")
+    )
+    summary = models.TextField(_("概要"), blank=True)
+    eligibility = models.TextField(_("対象者"), blank=True)
+    requirements = models.TextField(_("必要なもの"), blank=True)
+    fee = models.CharField(_("手数料"), max_length=200, blank=True)
+    legal_basis = models.CharField(_("根拠法令"), max_length=300, blank=True)
+    processing_days = models.PositiveIntegerField(_("標準処理期間（日）"), null=True, blank=True)
+    annual_applications = models.PositiveIntegerField(_("年間申請件数"), default=0)
+    channel = models.CharField(
+        _("申請方法"), max_length=20, choices=Channel.choices, default=Channel.COUNTER
+    )
+    external_url = models.URLField(_("申請先URL"), max_length=500, blank=True)
+    counter_place = models.CharField(_("窓口"), max_length=300, blank=True)
+    counter_hours = models.CharField(_("受付時間"), max_length=200, blank=True)
+    identity = models.CharField(
+        _("本人確認"), max_length=20, choices=Identity.choices, default=Identity.NONE
+    )
+    online_since = models.DateField(_("オンライン化日"), null=True, blank=True)
+    life_events = models.ManyToManyField(
+        LifeEvent, blank=True, related_name="procedures", verbose_name=_("ライフイベント")
+    )
+    is_published = models.BooleanField(_("公開"), default=True)
+    updated_at = models.DateTimeField(_("更新日時"), auto_now=True)
+
+    # Search index, kept in the row so a query is one scan of one table. Written only by
+    # catalog.search.index_procedure (called from the services and from save()).
+    search_name = models.TextField(editable=False, default="")
+    search_reading = models.TextField(editable=False, default="")
+    search_keywords = models.TextField(editable=False, default="")
+    search_other = models.TextField(editable=False, default="")
+
+    class Meta:
+        ordering = ["section__department__order", "section__order", "name"]
+        verbose_name = _("手続き")
+        verbose_name_plural = _("手続き")
+        constraints = [
+            models.UniqueConstraint(fields=["section", "name"], name="procedure_unique_per_section")
+        ]
+        indexes = [models.Index(fields=["-annual_applications"], name="procedure_volume_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        from tenohira.catalog.search import index_procedure
+
+        index_procedure(self)
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:procedure", args=[self.code])
+
+    @property
+    def department(self) -> Department:
+        return self.section.department
+
+    @property
+    def apply_url(self) -> str | None:
+        """Where the online application starts; None until a form is published for it."""
+        return None
+
+    @property
+    def keyword_list(self) -> list[str]:
+        from tenohira.core.text import split_terms
+
+        return split_terms(self.keywords)
+
+    @property
+    def requirement_list(self) -> list[str]:
+        from tenohira.core.text import split_terms
+
+        return split_terms(self.requirements)
+
+    def clean(self) -> None:
+        errors = {}
+        if self.channel == Channel.EXTERNAL and not self.external_url:
+            errors["external_url"] = _("申請方法が「外部サービス」のときは申請先URLが必要です。")
+        if self.channel == Channel.COUNTER and not self.counter_place:
+            errors["counter_place"] = _("申請方法が「窓口」のときは窓口の場所が必要です。")
+        if errors:
+            raise ValidationError(errors)
+
+
+class SynonymGroup(models.Model):
+    """言い換え: words a resident may type for the same thing (引越し / 転居 / 転入)."""
+
+    terms = models.TextField(_("語"), help_text=_("同じ意味の語を「、」で区切って入力します。"))
+    note = models.CharField(_("メモ"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("検索の言い換え")
+        verbose_name_plural = _("検索の言い換え")
+
+    def __str__(self) -> str:
+        return self.terms
+
+    @property
+    def term_list(self) -> list[str]:
+        from tenohira.core.text import split_terms
+
+        return split_terms(self.terms)

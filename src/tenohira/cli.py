@@ -1,0 +1,23 @@
+"""The `tenohira` console command: Django's manage.py under the product's name.
+
+`tenohira demo` switches the settings into demo mode (DEBUG, its own data directory)
+before Django loads them, because settings cannot change once loaded.
+"""
+
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv if argv is None else argv)
+    if len(argv) > 1 and argv[1] == "demo":
+        os.environ.setdefault("TENOHIRA_DEMO", "1")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tenohira.config.settings")
+    from django.core.management import execute_from_command_line
+
+    argv[0] = "tenohira"
+    execute_from_command_line(argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
+from drf_spectacular.views import SpectacularAPIView
+
+from tenohira.catalog.api import ProcedureListView
+
+admin.site.site_header = "てのひら 管理画面"
+admin.site.site_title = "てのひら 管理"
+admin.site.index_title = "DX推進の管理"
+
+api_v1 = [
+    path("procedures", ProcedureListView.as_view(), name="procedures"),
+    path("schema/", SpectacularAPIView.as_view(
+        api_version="v1", renderer_classes=[OpenApiJsonRenderer, OpenApiYamlRenderer]
+    ), name="schema"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("", include("tenohira.catalog.urls")),
+]
