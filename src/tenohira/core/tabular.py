@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,25 +115,61 @@ def _cell_text(value: object) -> str:
     return "" if value is None else str(value)
 
 
+def unencodable(headers: list[str], rows: list[list[object]], encoding: str) -> list[tuple[int, str, str]]:
+    """Every (row number, column, character) that `encoding` cannot hold. CP932 lacks
+    many 異体字 used in names (𠮷, 﨑 ...): they must be reported, never replaced."""
+    problems = []
+    for number, row in enumerate(rows, start=2):
+        for header, value in zip(headers, row, strict=False):
+            for char in _cell_text(value):
+                try:
+                    char.encode(encoding)
+                except UnicodeEncodeError:
+                    problems.append((number, header, char))
+    return problems
+
+
 def write_table(target: str, headers: list[str], rows: list[list[object]], encoding: str = "utf-8-sig") -> None:
     """Write CSV (UTF-8 with BOM by default, so Excel opens it correctly) or XLSX when the
-    target ends in .xlsx. `-` writes CSV to standard output (UTF-8 without BOM)."""
+    target ends in .xlsx. `-` writes CSV to standard output (UTF-8 without BOM).
+
+    A file is written to a temporary name and renamed at the end, so a failed export never
+    leaves a half-written file behind. Characters the encoding cannot hold raise TableError
+    listing each one; nothing is written then.
+    """
+    cells = [[_cell_text(v) for v in row] for row in rows]
     if target == "-":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(headers)
-        writer.writerows([[_cell_text(v) for v in row] for row in rows])
+        writer.writerows(cells)
         return
-    if target.lower().endswith(".xlsx"):
-        from openpyxl import Workbook
+    if not target.lower().endswith(".xlsx"):
+        problems = unencodable(headers, cells, encoding)
+        if problems:
+            listed = "、".join(f"{row}行目「{column}」の「{char}」" for row, column, char in problems[:20])
+            more = f" ほか{len(problems) - 20}件" if len(problems) > 20 else ""
+            raise TableError(f"{encoding} で表せない文字があります: {listed}{more}。UTF-8 で書き出してください。")
+    directory = os.path.dirname(os.path.abspath(target))
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tenohira-", suffix=".tmp")
+    try:
+        if target.lower().endswith(".xlsx"):
+            os.close(fd)
+            from openpyxl import Workbook
 
-        workbook = Workbook()
-        sheet = workbook.active
-        sheet.append(headers)
-        for row in rows:
-            sheet.append([_cell_text(v) for v in row])
-        workbook.save(target)
-        return
-    with open(target, "w", encoding=encoding, newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\r\n")
-        writer.writerow(headers)
-        writer.writerows([[_cell_text(v) for v in row] for row in rows])
+            workbook = Workbook()
+            sheet = workbook.active
+            sheet.append(headers)
+            for row in cells:
+                sheet.append(row)
+            workbook.save(temporary)
+        else:
+            with os.fdopen(fd, "w", encoding=encoding, newline="") as fh:
+                writer = csv.writer(fh, lineterminator="\r\n")
+                writer.writerow(headers)
+                writer.writerows(cells)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise

@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from tenohira.catalog.services import ImportRejected, export_catalog, import_catalog
+from tenohira.core.tabular import TableError
 
 
 class Command(BaseCommand):
@@ -31,10 +32,7 @@ class Command(BaseCommand):
         else:
             try:
                 count = export_catalog(file, encoding=options["encoding"])
-            except UnicodeEncodeError as exc:
-                raise CommandError(
-                    f"「{exc.object[exc.start:exc.end]}」は {options['encoding']} で表せません。"
-                    "UTF-8 で書き出してください。"
-                ) from exc
+            except (TableError, OSError) as exc:
+                raise CommandError(str(exc)) from exc
             if file != "-":
                 self.stdout.write(f"{count} 件の手続きを書き出しました: {file}")
