@@ -71,6 +71,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "tenohira.core",
     "tenohira.catalog",
+    "tenohira.forms",
+    "tenohira.applications",
 ]
 
 MIDDLEWARE = [
@@ -134,13 +136,24 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
+# Project-wide assets (site.css) live outside any app; the app-directories finder would
+# never see them and every page would render unstyled.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 # Serve straight from the app directories: no collectstatic step on a fresh machine.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# Uploaded attachments: outside any directory a web server serves.
 MEDIA_ROOT = DATA_DIR / "media"
+# Virus scanning of attachments through clamd (either a Unix socket or host:port).
+CLAMD_SOCKET = os.environ.get("CLAMD_SOCKET", "")
+CLAMD_HOST = os.environ.get("CLAMD_HOST", "")
+CLAMD_PORT = int(os.environ.get("CLAMD_PORT", "3310"))
+# Upload bodies above this go to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # E-mail: SMTP when EMAIL_HOST is set; otherwise files in the data directory, so that
 # nothing is silently dropped on a machine without a mail server.
@@ -171,6 +184,14 @@ if env_bool("HTTPS"):
 
 # The municipality this installation serves; shown in every page header.
 MUNICIPALITY_NAME = os.environ.get("TENOHIRA_MUNICIPALITY", "サンプル市")
+# Public address of the site, used in e-mails (links must work outside a request).
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
+
+# Online applications.
+DRAFT_LIFETIME_DAYS = int(os.environ.get("DRAFT_LIFETIME_DAYS", "30"))
+RESUME_LINK_DAYS = int(os.environ.get("RESUME_LINK_DAYS", "7"))
+RECEIPT_NUMBER_FORMAT = os.environ.get("RECEIPT_NUMBER_FORMAT", "{fiscal_year}-{code}-{sequence:06d}")
+STATUS_LOOKUP_LIMIT_PER_HOUR = int(os.environ.get("STATUS_LOOKUP_LIMIT_PER_HOUR", "20"))
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -36,11 +36,14 @@ def decode_csv_bytes(data: bytes) -> tuple[str, str]:
     strictly; anything else is named by the detector and refused."""
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8"), "utf-8-sig"
-    for encoding in ("utf-8", "cp932"):
-        try:
-            return data.decode(encoding), encoding
-        except UnicodeDecodeError:
-            continue
+    # CP932 (and UTF-8, for ASCII) decode UTF-16 text such as Excel's 「Unicode テキスト」
+    # without complaint, as garbage full of NULs; a real CSV never holds a NUL byte.
+    if b"\x00" not in data:
+        for encoding in ("utf-8", "cp932"):
+            try:
+                return data.decode(encoding), encoding
+            except UnicodeDecodeError:
+                continue
     guess = from_bytes(data).best()
     name = guess.encoding if guess else "不明"
     raise TableError(
@@ -117,14 +120,18 @@ def _cell_text(value: object) -> str:
 
 def unencodable(headers: list[str], rows: list[list[object]], encoding: str) -> list[tuple[int, str, str]]:
     """Every (row number, column, character) that `encoding` cannot hold. CP932 lacks
-    many 異体字 used in names (𠮷, 﨑 ...): they must be reported, never replaced."""
+    many 異体字 used in names (𠮷, 﨑 ...): they must be reported, never replaced.
+    Python's CP932 also writes some characters as a look-alike that reads back as another
+    character (〜 WAVE DASH comes back as ～ FULLWIDTH TILDE, − as －): those count too."""
     problems = []
     for number, row in enumerate(rows, start=2):
         for header, value in zip(headers, row, strict=False):
             for char in _cell_text(value):
                 try:
-                    char.encode(encoding)
-                except UnicodeEncodeError:
+                    faithful = char.encode(encoding).decode(encoding) == char
+                except UnicodeError:
+                    faithful = False
+                if not faithful:
                     problems.append((number, header, char))
     return problems
 

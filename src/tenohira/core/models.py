@@ -1,0 +1,41 @@
+"""Shared infrastructure rows: the e-mail outbox and rate-limit counters."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class OutboxMessage(models.Model):
+    """An e-mail to send, written in the same transaction as the change that causes it, so
+    a crash between "saved" and "sent" never loses the message (it is retried)."""
+
+    kind = models.CharField(_("種類"), max_length=50)
+    to = models.EmailField(_("宛先"))
+    subject = models.CharField(_("件名"), max_length=300)
+    body = models.TextField(_("本文"))
+    reference = models.CharField(_("関連"), max_length=100, blank=True, db_index=True)
+    created_at = models.DateTimeField(_("作成日時"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("送信日時"), null=True, blank=True, db_index=True)
+    attempts = models.PositiveIntegerField(_("試行回数"), default=0)
+    last_error = models.TextField(_("最後のエラー"), blank=True)
+
+    class Meta:
+        verbose_name = _("送信待ちメール")
+        verbose_name_plural = _("送信待ちメール")
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.to}"
+
+
+class RateLimitHit(models.Model):
+    """Attempts per key and time window, shared by every worker through the database."""
+
+    key = models.CharField(max_length=200)
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key", "window_start"], name="rate_limit_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.window_start:%Y-%m-%d %H:%M}: {self.count}"

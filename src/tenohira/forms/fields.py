@@ -1,0 +1,497 @@
+"""Field types of the form engine.
+
+Each type turns what a resident typed (the raw inputs of a POST, kept as lists of
+strings) into one stored value, or a message saying what to fix; and turns a stored value
+back into text for the check-your-answers page, the receipt PDF and the e-mail.
+
+Raw input names: a field `key` posts `key` (compound types add `key__part`); inside a
+repeating group, row i of child `c` of group `g` posts `g-i-c`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils import timezone
+
+from tenohira.core import japanese
+from tenohira.core.text import fold_width
+from tenohira.core.wareki import WarekiError, format_wareki, parse_date
+from tenohira.forms.schema import Field
+
+Raw = dict[str, list[str]]
+
+
+class FieldError(ValueError):
+    """What the resident must fix in one field (shown by the field and in the summary)."""
+
+
+def first(raw: Raw, name: str) -> str:
+    values = raw.get(name) or [""]
+    return values[0] if values else ""
+
+
+class FieldType:
+    name = ""
+    template = "forms/fields/text.html"
+    has_value = True
+    #: parts of a compound input (name → label); empty for single inputs
+    parts: dict[str, str] = {}
+
+    def check_options(self, field: Field) -> list[str]:
+        return []
+
+    def references(self, field: Field) -> list[str]:
+        return []
+
+    def is_empty(self, field: Field, raw: Raw, prefix: str) -> bool:
+        names = [f"{prefix}__{p}" for p in self.parts] if self.parts else [prefix]
+        return not any(v.strip() for name in names for v in raw.get(name, []))
+
+    def clean(self, field: Field, raw: Raw, prefix: str) -> Any:
+        """Stored value from raw inputs (only called when not empty)."""
+        return first(raw, prefix).strip()
+
+    def to_raw(self, field: Field, value: Any, prefix: str) -> Raw:
+        """Raw inputs that reproduce a stored value (for re-rendering a saved answer)."""
+        return {prefix: ["" if value is None else str(value)]}
+
+    def display(self, field: Field, value: Any) -> str:
+        return "" if value in (None, "") else str(value)
+
+
+class TextType(FieldType):
+    name = "text"
+    default_max = 200
+
+    def check_options(self, field):
+        limit = field.option("max_length", self.default_max)
+        return [] if isinstance(limit, int) and limit > 0 else ["max_length は正の整数です。"]
+
+    def clean(self, field, raw, prefix):
+        value = first(raw, prefix).strip()
+        if field.option("code"):
+            value = fold_width(value)  # 受付番号や車両番号のような記号的な値は半角にそろえる
+        limit = field.option("max_length", self.default_max)
+        if len(value) > limit:
+            raise FieldError(f"{field.label}は{limit}文字以内で入力してください（今は{len(value)}文字です）。")
+        return value
+
+
+class TextareaType(TextType):
+    name = "textarea"
+    template = "forms/fields/textarea.html"
+    default_max = 2000
+
+
+class NumberType(FieldType):
+    name = "number"
+    template = "forms/fields/number.html"
+
+    def check_options(self, field):
+        problems = []
+        for bound in ("min", "max"):
+            if bound in field.options and not isinstance(field.options[bound], int | float):
+                problems.append(f"{bound} は数値です。")
+        return problems
+
+    def clean(self, field, raw, prefix):
+        text = fold_width(first(raw, prefix)).replace(",", "").strip()
+        unit = field.option("unit", "")
+        if unit:
+            text = text.removesuffix(fold_width(unit)).strip()
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise FieldError(f"{field.label}は数字で入力してください。") from None
+        if field.option("integer", True):
+            if number != number.to_integral_value():
+                raise FieldError(f"{field.label}は整数で入力してください。")
+            number = int(number)
+        low, high = field.option("min"), field.option("max")
+        if low is not None and number < low:
+            raise FieldError(f"{field.label}は{low}{unit}以上で入力してください。")
+        if high is not None and number > high:
+            raise FieldError(f"{field.label}は{high}{unit}以下で入力してください。")
+        return number if isinstance(number, int) else str(number)
+
+    def display(self, field, value):
+        if value in (None, ""):
+            return ""
+        return f"{value}{field.option('unit', '')}"
+
+
+class EmailType(FieldType):
+    name = "email"
+    template = "forms/fields/email.html"
+
+    def clean(self, field, raw, prefix):
+        value = fold_width(first(raw, prefix)).strip()
+        try:
+            validate_email(value)
+        except ValidationError:
+            raise FieldError("メールアドレスの形式が正しくありません（例: name@example.jp）。") from None
+        local, _, domain = value.rpartition("@")
+        return f"{local}@{domain.lower()}"
+
+
+class PhoneType(FieldType):
+    name = "phone"
+    template = "forms/fields/phone.html"
+
+    def clean(self, field, raw, prefix):
+        try:
+            return japanese.phone(first(raw, prefix))
+        except japanese.InputError as exc:
+            raise FieldError(str(exc)) from None
+
+    def display(self, field, value):
+        return japanese.format_phone(value) if value else ""
+
+
+class PostalCodeType(FieldType):
+    name = "postal_code"
+    template = "forms/fields/postal_code.html"
+
+    def clean(self, field, raw, prefix):
+        try:
+            code = japanese.postal_code(first(raw, prefix))
+        except japanese.InputError as exc:
+            raise FieldError(str(exc)) from None
+        if japanese.lookup_postal_code(code) is None:
+            raise FieldError(f"郵便番号「{code}」は見つかりません。番号を確かめてください。")
+        return code
+
+    def display(self, field, value):
+        return f"〒{value}" if value else ""
+
+
+class AddressType(FieldType):
+    """Postal code, then prefecture/city/town filled from it, then the street number."""
+
+    name = "address"
+    template = "forms/fields/address.html"
+    parts = {
+        "postal_code": "郵便番号",
+        "prefecture": "都道府県",
+        "city": "市区町村",
+        "town": "町名",
+        "street": "番地",
+        "building": "建物名・部屋番号",
+    }
+    required_parts = ("postal_code", "prefecture", "city", "street")
+
+    def clean(self, field, raw, prefix):
+        value = {part: first(raw, f"{prefix}__{part}").strip() for part in self.parts}
+        missing = [self.parts[p] for p in self.required_parts if not value[p]]
+        if missing:
+            raise FieldError(f"{field.label}の{'・'.join(missing)}を入力してください。")
+        try:
+            value["postal_code"] = japanese.postal_code(value["postal_code"])
+        except japanese.InputError as exc:
+            raise FieldError(str(exc)) from None
+        value["street"] = fold_width(value["street"])
+        return value
+
+    def to_raw(self, field, value, prefix):
+        value = value or {}
+        return {f"{prefix}__{part}": [value.get(part, "")] for part in self.parts}
+
+    def display(self, field, value):
+        if not value:
+            return ""
+        line = "".join(value.get(p, "") for p in ("prefecture", "city", "town", "street"))
+        building = value.get("building", "")
+        return f"〒{value.get('postal_code', '')} {line}{(' ' + building) if building else ''}"
+
+
+class NameType(FieldType):
+    """Family and given name with フリガナ (katakana; hiragana is converted)."""
+
+    name = "name"
+    template = "forms/fields/name.html"
+    parts = {"family": "姓", "given": "名", "family_kana": "セイ", "given_kana": "メイ"}
+
+    def clean(self, field, raw, prefix):
+        value = {part: first(raw, f"{prefix}__{part}").strip() for part in self.parts}
+        with_kana = field.option("kana", True)
+        needed = ["family", "given"] + (["family_kana", "given_kana"] if with_kana else [])
+        missing = [self.parts[p] for p in needed if not value[p]]
+        if missing:
+            raise FieldError(f"{field.label}の{'・'.join(missing)}を入力してください。")
+        for part in ("family", "given"):
+            if len(value[part]) > 50:
+                raise FieldError(f"{field.label}の{self.parts[part]}は50文字以内で入力してください。")
+        if with_kana:
+            try:
+                value["family_kana"] = japanese.furigana(value["family_kana"]).replace(" ", "")
+                value["given_kana"] = japanese.furigana(value["given_kana"]).replace(" ", "")
+            except japanese.InputError as exc:
+                raise FieldError(f"{field.label}の{exc}") from None
+        else:
+            value.pop("family_kana"), value.pop("given_kana")
+        return value
+
+    def to_raw(self, field, value, prefix):
+        value = value or {}
+        return {f"{prefix}__{part}": [value.get(part, "")] for part in self.parts}
+
+    def display(self, field, value):
+        if not value:
+            return ""
+        name = f"{value.get('family', '')} {value.get('given', '')}"
+        kana = f"{value.get('family_kana', '')} {value.get('given_kana', '')}".strip()
+        return f"{name}（{kana}）" if kana else name
+
+
+class DateType(FieldType):
+    """A date typed as 2024-04-01, 令和6年4月1日, R6.4.1 or with full-width digits."""
+
+    name = "date"
+    template = "forms/fields/date.html"
+
+    def check_options(self, field):
+        problems = []
+        for bound in ("min_days_from_today", "max_days_from_today"):
+            if bound in field.options and not isinstance(field.options[bound], int):
+                problems.append(f"{bound} は整数（日数）です。")
+        return problems
+
+    def clean(self, field, raw, prefix):
+        try:
+            date = parse_date(first(raw, prefix))
+        except WarekiError as exc:
+            raise FieldError(f"{field.label}: {exc}") from None
+        today = timezone.localdate()
+        if field.option("not_future") and date > today:
+            raise FieldError(f"{field.label}に未来の日付は入力できません。")
+        low = field.option("min_days_from_today")
+        if low is not None and date < today + dt.timedelta(days=low):
+            earliest = today + dt.timedelta(days=low)
+            raise FieldError(f"{field.label}は{format_wareki(earliest)}以降の日付を入力してください。")
+        high = field.option("max_days_from_today")
+        if high is not None and date > today + dt.timedelta(days=high):
+            latest = today + dt.timedelta(days=high)
+            raise FieldError(f"{field.label}は{format_wareki(latest)}までの日付を入力してください。")
+        return date.isoformat()
+
+    def display(self, field, value):
+        if not value:
+            return ""
+        date = dt.date.fromisoformat(value)
+        return f"{format_wareki(date)}（{date.year}年{date.month}月{date.day}日）"
+
+
+class ChoiceType(FieldType):
+    name = "choice"
+    template = "forms/fields/choice.html"
+
+    def check_options(self, field):
+        choices = field.option("choices")
+        if not isinstance(choices, list) or not choices:
+            return ["choices（選択肢）が必要です。"]
+        problems = []
+        values = []
+        for choice in choices:
+            if not isinstance(choice, dict) or "value" not in choice or "label" not in choice:
+                problems.append("選択肢はそれぞれ value と label を持ちます。")
+                continue
+            values.append(str(choice["value"]))
+        if len(values) != len(set(values)):
+            problems.append("選択肢の value が重複しています。")
+        return problems
+
+    def labels(self, field) -> dict[str, str]:
+        return {str(c["value"]): c["label"] for c in field.option("choices", [])}
+
+    def clean(self, field, raw, prefix):
+        value = first(raw, prefix)
+        if value not in self.labels(field):
+            raise FieldError(f"{field.label}を選択肢から選んでください。")
+        return value
+
+    def display(self, field, value):
+        return self.labels(field).get(value, "")
+
+
+class MultiChoiceType(ChoiceType):
+    name = "multichoice"
+    template = "forms/fields/multichoice.html"
+
+    def is_empty(self, field, raw, prefix):
+        return not [v for v in raw.get(prefix, []) if v]
+
+    def clean(self, field, raw, prefix):
+        labels = self.labels(field)
+        chosen = [v for v in raw.get(prefix, []) if v]
+        if any(v not in labels for v in chosen):
+            raise FieldError(f"{field.label}を選択肢から選んでください。")
+        ordered = [v for v in labels if v in chosen]
+        low, high = field.option("min"), field.option("max")
+        if low and len(ordered) < low:
+            raise FieldError(f"{field.label}は{low}つ以上選んでください。")
+        if high and len(ordered) > high:
+            raise FieldError(f"{field.label}は{high}つまで選べます。")
+        return ordered
+
+    def to_raw(self, field, value, prefix):
+        return {prefix: list(value or [])}
+
+    def display(self, field, value):
+        labels = self.labels(field)
+        return "、".join(labels.get(v, v) for v in value or [])
+
+
+class YesNoType(FieldType):
+    name = "yesno"
+    template = "forms/fields/yesno.html"
+
+    def clean(self, field, raw, prefix):
+        value = first(raw, prefix)
+        if value not in {"yes", "no"}:
+            raise FieldError(f"{field.label}は「はい」か「いいえ」を選んでください。")
+        return value == "yes"
+
+    def to_raw(self, field, value, prefix):
+        return {prefix: ["" if value is None else ("yes" if value else "no")]}
+
+    def display(self, field, value):
+        return "" if value is None else ("はい" if value else "いいえ")
+
+
+class ConsentType(FieldType):
+    name = "consent"
+    template = "forms/fields/consent.html"
+
+    def clean(self, field, raw, prefix):
+        return first(raw, prefix) == "yes"
+
+    def to_raw(self, field, value, prefix):
+        return {prefix: ["yes" if value else ""]}
+
+    def display(self, field, value):
+        return "同意する" if value else "同意しない"
+
+
+class FileType(FieldType):
+    """Attachments: the raw inputs hold the tokens of files already stored for the draft."""
+
+    name = "file"
+    template = "forms/fields/file.html"
+    default_types = ["jpeg", "png", "heic", "pdf"]
+
+    def check_options(self, field):
+        problems = []
+        size = field.option("max_size_mb", 10)
+        if not isinstance(size, int | float) or size <= 0:
+            problems.append("max_size_mb は正の数です。")
+        from tenohira.applications.attachments import KNOWN_TYPES
+
+        unknown = [t for t in field.option("accept", self.default_types) if t not in KNOWN_TYPES]
+        if unknown:
+            problems.append(f"accept に使えない種類があります: {'、'.join(unknown)}")
+        return problems
+
+    def is_empty(self, field, raw, prefix):
+        return not [v for v in raw.get(prefix, []) if v]
+
+    def clean(self, field, raw, prefix):
+        tokens = [v for v in raw.get(prefix, []) if v]
+        limit = field.option("max_files", 5)
+        if len(tokens) > limit:
+            raise FieldError(f"{field.label}は{limit}ファイルまでです。")
+        return tokens
+
+    def to_raw(self, field, value, prefix):
+        return {prefix: list(value or [])}
+
+    def display(self, field, value):
+        return f"{len(value or [])}ファイル"
+
+
+class GroupType(FieldType):
+    """A repeating group (children, items): rows of the same child fields."""
+
+    name = "group"
+    template = "forms/fields/group.html"
+
+    def check_options(self, field):
+        low, high = field.option("min", 1), field.option("max", 10)
+        if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high):
+            return ["min と max は 0 ≤ min ≤ max の整数です。"]
+        return []
+
+    def row_count(self, field, raw, prefix) -> int:
+        try:
+            count = int(first(raw, f"{prefix}-count") or field.option("min", 1) or 1)
+        except ValueError:
+            count = 1
+        return max(field.option("min", 1), min(count, field.option("max", 10)))
+
+    def is_empty(self, field, raw, prefix):
+        return False  # rows are validated one by one by the engine
+
+    def to_raw(self, field, value, prefix):
+        rows = value or []
+        raw: Raw = {f"{prefix}-count": [str(max(len(rows), field.option("min", 1)))]}
+        for index, row in enumerate(rows):
+            for child in field.children:
+                if child.key in row:
+                    raw.update(FIELD_TYPES[child.type].to_raw(child, row[child.key], f"{prefix}-{index}-{child.key}"))
+        return raw
+
+
+class ComputedType(FieldType):
+    """A value computed from other answers (e.g. fee = copies × ¥300); never typed."""
+
+    name = "computed"
+    template = "forms/fields/computed.html"
+
+    def check_options(self, field):
+        from tenohira.forms.expressions import ExpressionError, references
+
+        try:
+            references(field.option("expression"))
+        except ExpressionError as exc:
+            return [str(exc)]
+        return []
+
+    def references(self, field):
+        from tenohira.forms.expressions import references
+
+        return references(field.option("expression"))
+
+    def is_empty(self, field, raw, prefix):
+        return False
+
+    def display(self, field, value):
+        if value is None:
+            return ""
+        if field.option("format") == "yen":
+            return f"{int(value):,}円"
+        return str(value)
+
+
+class GuidanceType(FieldType):
+    """Text that explains; no answer."""
+
+    name = "guidance"
+    template = "forms/fields/guidance.html"
+    has_value = False
+
+    def check_options(self, field):
+        return [] if field.option("text") else ["text（説明文）が必要です。"]
+
+
+FIELD_TYPES: dict[str, FieldType] = {
+    t.name: t
+    for t in (
+        TextType(), TextareaType(), NumberType(), EmailType(), PhoneType(), PostalCodeType(),
+        AddressType(), NameType(), DateType(), ChoiceType(), MultiChoiceType(), YesNoType(),
+        ConsentType(), FileType(), GroupType(), ComputedType(), GuidanceType(),
+    )
+}

@@ -1,0 +1,75 @@
+"""Form definitions, versioned. A published version never changes: every submission
+keeps the version it was filled with, so what a resident saw can always be shown again."""
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from tenohira.forms.schema import FormSchema, SchemaError, parse
+
+
+class FormDefinition(models.Model):
+    """The online form of one procedure (its versions hold the schema)."""
+
+    procedure = models.OneToOneField(
+        "catalog.Procedure", on_delete=models.PROTECT, related_name="form", verbose_name=_("手続き")
+    )
+    created_at = models.DateTimeField(_("作成日時"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("申請フォーム")
+        verbose_name_plural = _("申請フォーム")
+
+    def __str__(self) -> str:
+        return str(self.procedure)
+
+    def published_version(self):
+        return self.versions.filter(status=FormVersion.Status.PUBLISHED).order_by("-number").first()
+
+
+class FormVersion(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("下書き")
+        PUBLISHED = "published", _("公開")
+
+    definition = models.ForeignKey(FormDefinition, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField(_("版"))
+    schema = models.JSONField(_("定義（JSON）"))
+    status = models.CharField(_("状態"), max_length=20, choices=Status.choices, default=Status.DRAFT)
+    published_at = models.DateTimeField(_("公開日時"), null=True, blank=True)
+    created_at = models.DateTimeField(_("作成日時"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("フォームの版")
+        verbose_name_plural = _("フォームの版")
+        constraints = [models.UniqueConstraint(fields=["definition", "number"], name="form_version_unique")]
+        ordering = ["definition", "-number"]
+
+    def __str__(self) -> str:
+        return f"{self.definition} 第{self.number}版"
+
+    def save(self, *args, **kwargs):
+        if self.pk:
+            stored = FormVersion.objects.filter(pk=self.pk).values("status", "schema").first()
+            if stored and stored["status"] == self.Status.PUBLISHED and (
+                stored["schema"] != self.schema or self.status != self.Status.PUBLISHED
+            ):
+                raise ValidationError(_("公開済みの版は変更できません。新しい版を作ってください。"))
+        parse(self.schema)  # never store a schema the engine cannot run
+        if self.status == self.Status.PUBLISHED and not self.published_at:
+            self.published_at = timezone.now()
+        self._parsed = None
+        super().save(*args, **kwargs)
+
+    def parsed(self) -> FormSchema:
+        cached = getattr(self, "_parsed", None)
+        if cached is None:
+            cached = self._parsed = parse(self.schema)
+        return cached
+
+    def clean(self) -> None:
+        try:
+            parse(self.schema)
+        except SchemaError as exc:
+            raise ValidationError({"schema": exc.errors}) from exc

@@ -1,0 +1,273 @@
+"""Form definitions: a declarative schema, checked before it can be saved.
+
+A form is a list of steps (one topic per page, GOV.UK style); a step holds fields; a
+`group` field repeats its own fields (children, items). Fields and steps may be shown or
+required only under a condition on earlier answers. The server evaluates every condition;
+a browser may only mirror it.
+
+Schema (JSON):
+
+    {"title": "...", "intro": "...", "you_need": ["..."], "minutes": 10,
+     "steps": [{"key": "child", "title": "お子さんについて", "show_if": COND,
+                "fields": [FIELD, ...]}]}
+
+    FIELD = {"key": "copies", "type": "number", "label": "通数", "hint": "...",
+             "required": true, "required_if": COND, "show_if": COND, ...type options}
+
+    COND = {"field": "k", "equals": v} | {"field": "k", "in": [..]}
+         | {"field": "k", "contains": v} | {"field": "k", "answered": true}
+         | {"all": [COND, ...]} | {"any": [COND, ...]} | {"not": COND}
+
+Inside a group, `field` names a sibling in the same row first, then a field outside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+KEY_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+
+
+class SchemaError(ValueError):
+    """The definition cannot be used; `errors` lists every problem in Japanese."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("\n".join(errors))
+
+
+@dataclass
+class Field:
+    key: str
+    type: str
+    label: str
+    options: dict[str, Any]
+    hint: str = ""
+    required: bool = False
+    required_if: dict | None = None
+    show_if: dict | None = None
+    children: list[Field] = field(default_factory=list)  # for groups
+    parent: Field | None = None
+
+    @property
+    def path(self) -> str:
+        return f"{self.parent.key}.{self.key}" if self.parent else self.key
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return self.options.get(name, default)
+
+
+@dataclass
+class Step:
+    key: str
+    title: str
+    fields: list[Field]
+    show_if: dict | None = None
+    description: str = ""
+
+
+@dataclass
+class FormSchema:
+    title: str
+    steps: list[Step]
+    intro: str = ""
+    you_need: list[str] = field(default_factory=list)
+    minutes: int | None = None
+    raw: dict = field(default_factory=dict)
+
+    def all_fields(self) -> list[Field]:
+        """Top-level fields in step order (group children hang off their group)."""
+        return [f for step in self.steps for f in step.fields]
+
+    def field_map(self) -> dict[str, Field]:
+        found: dict[str, Field] = {}
+        for f in self.all_fields():
+            found[f.key] = f
+            for child in f.children:
+                found[f"{f.key}.{child.key}"] = child
+        return found
+
+    def step(self, key: str) -> Step | None:
+        return next((s for s in self.steps if s.key == key), None)
+
+
+_COMMON_KEYS = {"key", "type", "label", "hint", "required", "required_if", "show_if"}
+
+
+def parse(raw: dict) -> FormSchema:
+    """Build a FormSchema from its JSON, or raise SchemaError listing every problem."""
+    import re
+
+    from tenohira.forms.fields import FIELD_TYPES
+
+    errors: list[str] = []
+    if not isinstance(raw, dict):
+        raise SchemaError(["定義は JSON のオブジェクトでなければなりません。"])
+    title = raw.get("title")
+    if not isinstance(title, str) or not title.strip():
+        errors.append("title（フォームの題名）がありません。")
+    raw_steps = raw.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        errors.append("steps（ページ）が1つもありません。")
+        raise SchemaError(errors)
+
+    key_re = re.compile(KEY_PATTERN)
+    seen_keys: dict[str, str] = {}
+
+    def parse_field(data: Any, where: str, parent: Field | None, scope: dict[str, str]) -> Field | None:
+        if not isinstance(data, dict):
+            errors.append(f"{where}: 項目はオブジェクトでなければなりません。")
+            return None
+        key = data.get("key")
+        ftype = data.get("type")
+        label = data.get("label", "")
+        if not isinstance(key, str) or not key_re.match(key):
+            errors.append(f"{where}: key「{key}」は英小文字で始まる英小文字・数字・_ の40文字以内にしてください。")
+            return None
+        where = f"{where}（{key}）"
+        if key in scope:
+            errors.append(f"{where}: key「{key}」が重複しています（{scope[key]} と同じ）。")
+        scope[key] = where
+        if ftype not in FIELD_TYPES:
+            errors.append(f"{where}: 不明な項目の種類「{ftype}」です。使える種類: {'、'.join(sorted(FIELD_TYPES))}")
+            return None
+        if ftype != "guidance" and (not isinstance(label, str) or not label.strip()):
+            errors.append(f"{where}: label（項目名）がありません。")
+        for flag in ("required",):
+            if flag in data and not isinstance(data[flag], bool):
+                errors.append(f"{where}: {flag} は true か false です。")
+        options = {k: v for k, v in data.items() if k not in _COMMON_KEYS and k != "fields"}
+        fld = Field(
+            key=key, type=ftype, label=label or "", options=options, hint=data.get("hint", "") or "",
+            required=bool(data.get("required", False)), required_if=data.get("required_if"),
+            show_if=data.get("show_if"), parent=parent,
+        )
+        if ftype == "group":
+            if parent is not None:
+                errors.append(f"{where}: 繰り返し項目（group）の中に group は置けません。")
+            children_raw = data.get("fields")
+            if not isinstance(children_raw, list) or not children_raw:
+                errors.append(f"{where}: group には fields（繰り返す項目）が必要です。")
+            else:
+                child_scope: dict[str, str] = {}
+                for index, child in enumerate(children_raw, start=1):
+                    parsed = parse_field(child, f"{where} の {index} 番目の項目", fld, child_scope)
+                    if parsed:
+                        fld.children.append(parsed)
+        for problem in FIELD_TYPES[ftype].check_options(fld):
+            errors.append(f"{where}: {problem}")
+        return fld
+
+    steps: list[Step] = []
+    step_keys: set[str] = set()
+    for index, raw_step in enumerate(raw_steps, start=1):
+        where = f"{index} ページ目"
+        if not isinstance(raw_step, dict):
+            errors.append(f"{where}: ページはオブジェクトでなければなりません。")
+            continue
+        key = raw_step.get("key") or f"step{index}"
+        if not isinstance(key, str) or not key_re.match(key):
+            errors.append(f"{where}: key「{key}」は英小文字で始まる英小文字・数字・_ にしてください。")
+            continue
+        if key in step_keys:
+            errors.append(f"{where}: ページの key「{key}」が重複しています。")
+        step_keys.add(key)
+        if not raw_step.get("title"):
+            errors.append(f"{where}: title（ページの見出し）がありません。")
+        fields_raw = raw_step.get("fields")
+        if not isinstance(fields_raw, list) or not fields_raw:
+            errors.append(f"{where}: fields（項目）が1つもありません。")
+            fields_raw = []
+        fields = []
+        for findex, data in enumerate(fields_raw, start=1):
+            parsed = parse_field(data, f"{where} の {findex} 番目の項目", None, seen_keys)
+            if parsed:
+                fields.append(parsed)
+        steps.append(Step(key, raw_step.get("title", ""), fields, raw_step.get("show_if"), raw_step.get("description", "")))
+
+    schema = FormSchema(
+        title=title or "", steps=steps, intro=raw.get("intro", ""), you_need=list(raw.get("you_need", [])),
+        minutes=raw.get("minutes"), raw=raw,
+    )
+    if not errors:
+        errors.extend(_check_references(schema))
+    if errors:
+        raise SchemaError(errors)
+    return schema
+
+
+def condition_fields(condition: Any) -> list[str]:
+    """The field keys a condition reads (raises SchemaError on an unknown operator)."""
+    if condition is None:
+        return []
+    if not isinstance(condition, dict):
+        raise SchemaError([f"条件 {condition!r} はオブジェクトでなければなりません。"])
+    if "all" in condition or "any" in condition:
+        parts = condition.get("all", condition.get("any"))
+        if not isinstance(parts, list):
+            raise SchemaError(["条件の all / any にはリストを指定します。"])
+        return [key for part in parts for key in condition_fields(part)]
+    if "not" in condition:
+        return condition_fields(condition["not"])
+    if "field" in condition:
+        operators = set(condition) - {"field"}
+        if len(operators) != 1 or not operators <= {"equals", "in", "contains", "answered"}:
+            raise SchemaError([f"条件 {condition!r} の比較は equals / in / contains / answered のどれか1つです。"])
+        return [condition["field"]]
+    raise SchemaError([f"条件 {condition!r} を読み取れません。"])
+
+
+def _check_references(schema: FormSchema) -> list[str]:
+    """Conditions and computations must name existing fields, and must not loop."""
+    from tenohira.forms.fields import FIELD_TYPES
+
+    errors: list[str] = []
+    fields = schema.field_map()
+    graph: dict[str, set[str]] = {}
+
+    def resolve(name: str, context: Field | None) -> str | None:
+        if context is not None and context.parent is not None and f"{context.parent.key}.{name}" in fields:
+            return f"{context.parent.key}.{name}"
+        if context is not None and context.type == "group" and f"{context.key}.{name}" in fields:
+            return f"{context.key}.{name}"
+        return name if name in fields else None
+
+    def add_edges(owner: str, names: list[str], context: Field | None, what: str):
+        for name in names:
+            target = resolve(name, context)
+            if target is None:
+                errors.append(f"{owner} の{what}が、存在しない項目「{name}」を参照しています。")
+            else:
+                graph.setdefault(owner, set()).add(target)
+
+    for step in schema.steps:
+        try:
+            add_edges(f"ページ「{step.key}」", condition_fields(step.show_if), None, "表示条件")
+        except SchemaError as exc:
+            errors.extend(f"ページ「{step.key}」: {e}" for e in exc.errors)
+    for path, fld in fields.items():
+        for attr, what in (("show_if", "表示条件"), ("required_if", "必須条件")):
+            try:
+                add_edges(path, condition_fields(getattr(fld, attr)), fld, what)
+            except SchemaError as exc:
+                errors.extend(f"項目「{path}」: {e}" for e in exc.errors)
+        add_edges(path, FIELD_TYPES[fld.type].references(fld), fld, "計算式")
+
+    # A cycle (A shown if B, B shown if A) can never be decided: refuse it.
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                cycle = trail[trail.index(nxt):] + [nxt] if nxt in trail else [node, nxt]
+                errors.append(f"条件または計算式が循環しています: {' → '.join(cycle)}")
+            elif nxt not in state:
+                visit(nxt, trail + [nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return errors
