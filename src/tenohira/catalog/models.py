@@ -169,7 +169,13 @@ class Procedure(models.Model):
     @property
     def apply_url(self) -> str | None:
         """Where the online application starts; None until a form is published for it."""
-        return None
+        if self.channel != Channel.PLATFORM:
+            return None
+        from tenohira.applications.selectors import published_form_version
+
+        if published_form_version(self) is None:
+            return None
+        return reverse("applications:start", args=[self.code])
 
     @property
     def keyword_list(self) -> list[str]:

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
 from drf_spectacular.views import SpectacularAPIView
 
+from tenohira.applications.views import postal_code_api
 from tenohira.catalog.api import ProcedureListView
 
 admin.site.site_header = "てのひら 管理画面"
@@ -11,6 +12,7 @@ admin.site.index_title = "DX推進の管理"
 
 api_v1 = [
     path("procedures", ProcedureListView.as_view(), name="procedures"),
+    path("postal-codes/<str:code>", postal_code_api, name="postal_code"),
     path("schema/", SpectacularAPIView.as_view(
         api_version="v1", renderer_classes=[OpenApiJsonRenderer, OpenApiYamlRenderer]
     ), name="schema"),
@@ -19,5 +21,6 @@ api_v1 = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("", include("tenohira.applications.urls")),
     path("", include("tenohira.catalog.urls")),
 ]

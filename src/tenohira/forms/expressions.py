@@ -50,7 +50,10 @@ def references(expression: Any) -> list[str]:
         return [argument]
     if not (isinstance(argument, list) and len(argument) == 2 and isinstance(argument[0], str)):
         raise ExpressionError('sum_over は ["繰り返し項目のkey", 式] です。')
-    return [argument[0], *references(argument[1])]
+    # Inside sum_over a name means the row's field first: report it as "group.name"
+    # (the schema check falls back to a top-level field of that name).
+    group = argument[0]
+    return [group, *(name if "." in name else f"{group}.{name}" for name in references(argument[1]))]
 
 
 def evaluate(expression: Any, scope, fields) -> Decimal:

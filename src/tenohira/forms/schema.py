@@ -227,6 +227,8 @@ def _check_references(schema: FormSchema) -> list[str]:
     graph: dict[str, set[str]] = {}
 
     def resolve(name: str, context: Field | None) -> str | None:
+        if "." in name:  # a group row's field named from a computation over the group
+            return name if name in fields else resolve(name.split(".", 1)[1], None)
         if context is not None and context.parent is not None and f"{context.parent.key}.{name}" in fields:
             return f"{context.parent.key}.{name}"
         if context is not None and context.type == "group" and f"{context.key}.{name}" in fields:

@@ -17,6 +17,7 @@ from tenohira.catalog.management.commands.serve import run_gunicorn
 from tenohira.catalog.services import ImportRejected, import_catalog
 
 DEMO_CATALOG = Path(__file__).resolve().parents[2] / "demo" / "sample_city.csv"
+DEMO_FORMS = Path(__file__).resolve().parents[3] / "forms" / "demo"
 
 # Demo-only accounts; the passwords are printed on purpose and work only on the demo's
 # own database (settings keep the demo in a separate data directory).
@@ -45,6 +46,7 @@ class Command(BaseCommand):
                 self.stderr.write(str(error))
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"サンプル市の手続カタログ: {result.summary()}")
+        self._forms()
         self._accounts()
 
         url = f"http://{host}:{port}/"
@@ -61,10 +63,23 @@ class Command(BaseCommand):
         self.stdout.write("Ctrl+C で終了します。")
         run_gunicorn(host, port, workers=2, access_log=False)
 
+    def _forms(self):
+        import json
+
+        from tenohira.catalog.models import Procedure
+        from tenohira.forms.services import publish
+
+        published = []
+        for path in sorted(DEMO_FORMS.glob("*.json")):
+            procedure = Procedure.objects.get(code=path.stem)
+            version, created = publish(procedure, json.loads(path.read_text(encoding="utf-8")))
+            published.append(f"{procedure.name}（第{version.number}版{'、新規' if created else ''}）")
+        self.stdout.write(f"オンライン申請フォーム {len(published)} 件: {'、'.join(published)}")
+
     @transaction.atomic
     def _accounts(self):
         group, _ = Group.objects.get_or_create(name="DX管理者")
-        group.permissions.set(Permission.objects.filter(content_type__app_label="catalog"))
+        group.permissions.set(Permission.objects.filter(content_type__app_label__in=["catalog", "forms"]))
         User = get_user_model()
         for username, password, role, _purpose in DEMO_ACCOUNTS:
             user, _ = User.objects.get_or_create(username=username)

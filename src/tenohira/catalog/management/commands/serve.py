@@ -5,8 +5,27 @@ import os
 from django.core.management.base import BaseCommand
 
 
+def accept_utf8_request_targets() -> None:
+    """Let gunicorn accept raw UTF-8 bytes in the request line.
+
+    Browsers percent-encode a Japanese query, but curl, scripts and some business systems
+    send `/api/v1/procedures?q=ほいく` as raw UTF-8. Gunicorn refuses any byte outside
+    printable ASCII there; nginx and most servers accept bytes >= 0x80 (RFC 9112 obs-text
+    is about header values, but the same leniency is common for targets). Only bytes
+    >= 0x80 are added: control characters and spaces, which matter for request smuggling,
+    stay refused. Django decodes the target as UTF-8 itself.
+    """
+    import re
+
+    from gunicorn.http import message
+
+    message.RFC9112_TARGET_INVALID = re.compile(r"[^\x21-\x7e\x80-\xff]")
+
+
 def run_gunicorn(host: str, port: int, workers: int, *, access_log: bool = True) -> None:
     from gunicorn.app.base import BaseApplication
+
+    accept_utf8_request_targets()
 
     from tenohira.config.wsgi import application
 

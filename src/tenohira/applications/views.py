@@ -1,0 +1,277 @@
+"""Resident pages of an online application (GOV.UK pattern: start → one topic per page →
+check your answers → submit → confirmation). Every page works without JavaScript."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from tenohira.applications import selectors, services
+from tenohira.catalog.models import Procedure
+from tenohira.catalog.selectors import get_published_procedure
+from tenohira.core import japanese
+from tenohira.core.ratelimit import hit
+from tenohira.forms import editing
+from tenohira.forms.engine import raw_from_post
+from tenohira.forms.rendering import bind_step, error_summary
+
+OWNER_COOKIE = "tnh_draft"
+
+
+def _draft_path(draft) -> str:
+    return f"/apply/{draft.public_id}/"
+
+
+def _set_owner(response, draft, secret: str):
+    response.set_cookie(
+        OWNER_COOKIE, secret, max_age=int(services.draft_lifetime().total_seconds()), path=_draft_path(draft),
+        httponly=True, samesite="Lax", secure=settings.SESSION_COOKIE_SECURE,
+    )
+    return response
+
+
+def _owned_draft(request, public_id):
+    draft = selectors.get_draft(public_id)
+    if not services.owns(draft, request.COOKIES.get(OWNER_COOKIE)):
+        return draft, False
+    return draft, True
+
+
+def _not_owner(request, draft):
+    # The browser lost the draft cookie (another browser, cleared cookies): the resident's
+    # typing is shown back and they are offered the e-mailed link, never another's data.
+    return render(request, "applications/not_owner.html", {"draft": draft}, status=403)
+
+
+@require_http_methods(["GET", "POST"])
+def start(request, code: str):
+    try:
+        procedure = get_published_procedure(code)
+    except Procedure.DoesNotExist:
+        raise Http404("procedure not found") from None
+    version = selectors.published_form_version(procedure)
+    if version is None:
+        raise Http404("no form")
+    schema = version.parsed()
+    if request.method == "POST":
+        draft, secret = services.start_draft(version)
+        first_step = services.run_of(draft).visible[0]
+        response = HttpResponseRedirect(reverse("applications:step", args=[draft.public_id, first_step.key]))
+        return _set_owner(response, draft, secret)
+    return render(request, "applications/start.html", {"procedure": procedure, "schema": schema})
+
+
+@require_http_methods(["GET", "POST"])
+def step(request, public_id, step_key: str):
+    draft, owner = _owned_draft(request, public_id)
+    if not owner:
+        return _not_owner(request, draft)
+    if hasattr(draft, "submission"):
+        return HttpResponseRedirect(reverse("applications:done", args=[draft.public_id]))
+    run = services.run_of(draft)
+    schema = run.schema
+    current = schema.step(step_key)
+    if current is None or not run.is_visible(current):
+        target = run.first_incomplete() or run.visible[-1]
+        return HttpResponseRedirect(reverse("applications:step", args=[draft.public_id, target.key]))
+    returning = request.GET.get("return") == "check" or request.POST.get("return") == "check"
+    show_errors = False
+    extra_problems: list[tuple[str, str]] = []
+    raw = dict(draft.raw.get(current.key, {}))
+
+    if request.method == "POST":
+        action = request.POST.get("action", "continue")
+        raw = raw_from_post(request.POST, current)
+        removals = [a.split(":", 1)[1] for a in [action] if a.startswith("remove_file:")]
+        fields = schema.field_map()
+        if action.startswith("add:"):
+            prefix = action.split(":", 1)[1]
+            group = fields.get(prefix)
+            if group is not None and group.type == "group":
+                editing.add_row(raw, group, prefix)
+        elif action.startswith("remove:"):
+            _, prefix, index = (action.split(":") + ["", ""])[:3]
+            group = fields.get(prefix)
+            if group is not None and group.type == "group" and index.isdigit():
+                editing.remove_row(raw, group, prefix, int(index))
+        elif action.startswith("lookup:"):
+            prefix = action.split(":", 1)[1]
+            problem = editing.fill_address(raw, prefix)
+            if problem:
+                extra_problems.append((f"{prefix}__postal_code", problem))
+        uploads = {name: request.FILES.getlist(name) for name in request.FILES}
+        run, upload_problems = services.save_step(draft, current, raw, uploads, removals)
+        extra_problems += upload_problems
+        draft.refresh_from_db()
+        raw = draft.raw.get(current.key, {})
+        if action == "save_later":
+            return HttpResponseRedirect(reverse("applications:save", args=[draft.public_id]))
+        if action == "continue":
+            outcome = run.outcomes.get(current.key)
+            if outcome is not None and outcome.ok and not upload_problems:
+                if returning and run.complete:
+                    return HttpResponseRedirect(reverse("applications:check", args=[draft.public_id]))
+                following = run.next_step(current)
+                target = (
+                    reverse("applications:step", args=[draft.public_id, following.key])
+                    if following else reverse("applications:check", args=[draft.public_id])
+                )
+                return HttpResponseRedirect(target)
+            show_errors = True
+
+    outcome = run.outcomes.get(current.key) if show_errors else None
+    bound = bind_step(run, current, raw, outcome, services.attachments_of(draft))
+    errors = error_summary(bound, extra_problems) if (show_errors or extra_problems) else []
+    previous = run.previous_step(current)
+    return render(
+        request,
+        "applications/step.html",
+        {
+            "draft": draft, "schema": schema, "step": current, "fields": bound, "errors": errors,
+            "extra_errors": dict(extra_problems), "returning": returning,
+            "back_url": reverse("applications:step", args=[draft.public_id, previous.key]) if previous
+            else reverse("applications:start", args=[draft.form_version.definition.procedure.code]),
+            "step_number": run.visible.index(current) + 1, "step_total": len(run.visible),
+            "procedure": draft.form_version.definition.procedure,
+        },
+        status=400 if errors and request.method == "POST" else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def check(request, public_id):
+    draft, owner = _owned_draft(request, public_id)
+    if not owner:
+        return _not_owner(request, draft)
+    if hasattr(draft, "submission") and request.method == "GET":
+        return HttpResponseRedirect(reverse("applications:done", args=[draft.public_id]))
+    run = services.run_of(draft)
+    pending = run.first_incomplete()
+    if pending is not None:
+        return HttpResponseRedirect(reverse("applications:step", args=[draft.public_id, pending.key]))
+    if request.method == "POST":
+        try:
+            submission, secret = services.submit(draft)
+        except services.NotReady as exc:
+            return HttpResponseRedirect(reverse("applications:step", args=[draft.public_id, exc.step.key]))
+        if secret:
+            request.session[f"status_secret:{submission.receipt_number}"] = secret
+        return HttpResponseRedirect(reverse("applications:done", args=[draft.public_id]))
+    return render(
+        request, "applications/check.html",
+        {"draft": draft, "schema": run.schema, "summary": run.summary(),
+         "procedure": draft.form_version.definition.procedure},
+    )
+
+
+def done(request, public_id):
+    draft, owner = _owned_draft(request, public_id)
+    if not owner:
+        return _not_owner(request, draft)
+    submission = getattr(draft, "submission", None)
+    if submission is None:
+        return HttpResponseRedirect(reverse("applications:check", args=[draft.public_id]))
+    secret = request.session.get(f"status_secret:{submission.receipt_number}")
+    return render(request, "applications/done.html", {"draft": draft, "submission": submission, "secret": secret})
+
+
+def receipt_pdf(request, public_id):
+    draft, owner = _owned_draft(request, public_id)
+    if not owner:
+        return _not_owner(request, draft)
+    submission = getattr(draft, "submission", None)
+    if submission is None:
+        raise Http404("not submitted")
+    from tenohira.applications.receipt_pdf import render_receipt_pdf
+
+    response = HttpResponse(render_receipt_pdf(submission), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="receipt-{submission.receipt_number}.pdf"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def save_for_later(request, public_id):
+    draft, owner = _owned_draft(request, public_id)
+    if not owner:
+        return _not_owner(request, draft)
+    error = ""
+    email = draft.email
+    if request.method == "POST":
+        from django.core.exceptions import ValidationError
+        from django.core.validators import validate_email
+
+        email = japanese.fold_code(request.POST.get("email", ""))
+        try:
+            validate_email(email)
+        except ValidationError:
+            error = "メールアドレスの形式が正しくありません（例: name@example.jp）。"
+        else:
+            if not hit(f"resume:{draft.pk}", limit=5, window=dt.timedelta(hours=1)):
+                error = "短い時間に何度も送信されました。しばらくしてからお試しください。"
+            else:
+                services.send_resume_link(
+                    draft, email, lambda token: request.build_absolute_uri(reverse("applications:resume", args=[token]))
+                )
+                return render(request, "applications/saved.html", {"draft": draft, "email": email,
+                              "days": settings.RESUME_LINK_DAYS})
+    return render(request, "applications/save.html", {"draft": draft, "error": error, "email": email},
+                  status=400 if error else 200)
+
+
+def resume(request, token: str):
+    opened = services.resume(token)
+    if opened is None:
+        return render(request, "applications/resume_invalid.html", status=404)
+    draft, secret = opened
+    run = services.run_of(draft)
+    target = run.first_incomplete()
+    url = (reverse("applications:step", args=[draft.public_id, target.key]) if target
+           else reverse("applications:check", args=[draft.public_id]))
+    messages.info(request, "保存した入力内容を読み込みました。続きから入力できます。")
+    return _set_owner(HttpResponseRedirect(url), draft, secret)
+
+
+@require_http_methods(["GET", "POST"])
+def status(request):
+    context = {"receipt_number": "", "error": ""}
+    if request.method == "POST":
+        from tenohira.applications.receipts import normalise_secret
+        from tenohira.core.text import fold_width
+
+        number = fold_width(request.POST.get("receipt_number", "")).strip().upper()
+        secret = normalise_secret(request.POST.get("secret", ""))
+        context["receipt_number"] = number
+        address = request.META.get("REMOTE_ADDR", "")
+        limit = settings.STATUS_LOOKUP_LIMIT_PER_HOUR
+        allowed = hit(f"status-ip:{address}", limit=limit, window=dt.timedelta(hours=1)) and hit(
+            f"status-no:{number}", limit=limit, window=dt.timedelta(hours=1)
+        )
+        if not allowed:
+            context["error"] = "確認の回数が多すぎます。1時間ほど待ってからお試しください。"
+            return render(request, "applications/status.html", context, status=429)
+        submission = services.find_submission(number, secret) if number and secret else None
+        if submission is None:
+            context["error"] = "受付番号または確認コードが正しくありません。メールに記載された番号とコードを確かめてください。"
+            return render(request, "applications/status.html", context, status=400)
+        context["submission"] = submission
+    return render(request, "applications/status.html", context)
+
+
+def postal_code_api(request, code: str):
+    """Inline address fill for browsers with JavaScript (the button works without it)."""
+    try:
+        normalised = japanese.postal_code(code)
+    except japanese.InputError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    found = japanese.lookup_postal_code(normalised)
+    if found is None:
+        return JsonResponse({"error": f"郵便番号「{normalised}」は見つかりません。"}, status=404)
+    return JsonResponse({"postal_code": normalised, **found})
+
