@@ -24,7 +24,7 @@ def _tokenizer():
         from sudachipy import Dictionary, SplitMode
 
         # Sudachi tokenizers are not safe to share between threads.
-        tokenizer = Dictionary(dict="core").create(mode=SplitMode.C)
+        tokenizer = Dictionary(dict="core").tokenizer(mode=SplitMode.C)
         _local.tokenizer = tokenizer
     return tokenizer
 
