@@ -203,8 +203,10 @@ def rank(queryset: QuerySet, terms: list[Term], query: str) -> QuerySet:
     if not terms:
         return queryset.none()
     queryset = queryset.filter(reduce(lambda a, b: a & b, (_term_filter(t) for t in terms)))
+    whole = normalize(query)
+    # The whole query is the name, or (typed in kana) the name's reading.
     exact = Case(
-        When(search_name=normalize(query), then=Value(SCORE_EXACT_NAME)),
+        When(Q(search_name=whole) | Q(search_reading=whole), then=Value(SCORE_EXACT_NAME)),
         default=Value(0),
         output_field=IntegerField(),
     )

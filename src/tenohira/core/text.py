@@ -19,7 +19,7 @@ _KANA_FOLD = str.maketrans(
     {
         "ぁ": "あ", "ぃ": "い", "ぅ": "う", "ぇ": "え", "ぉ": "お",
         "っ": "つ", "ゃ": "や", "ゅ": "ゆ", "ょ": "よ", "ゎ": "わ",
-        "ゕ": "か", "ゖ": "け", "ヵ": "か", "ヶ": "か",
+        "ゕ": "か", "ゖ": "か", "ヵ": "か", "ヶ": "か",
         "ゔ": "ぶ", "ゐ": "い", "ゑ": "え",
         # kata2hira leaves these katakana alone: ヷ..ヺ are ヴァ..ヴォ in one letter, and
         # ㇰ..ㇿ are small katakana (Ainu place names) with no hiragana form.
@@ -54,7 +54,8 @@ def normalize(text: str) -> str:
         return ""
     text = fold_width(text).casefold()
     text = fold_width(text)
-    text = jaconv.kata2hira(text).translate(_KANA_FOLD)
+    # ヵ/ヶ first: kata2hira would turn them into か/け, and 3ヶ月 must meet 3か月 and 3カ月.
+    text = jaconv.kata2hira(text.replace("ヵ", "か").replace("ヶ", "か")).translate(_KANA_FOLD)
     return "".join(char for char in text if _keep(char))
 
 

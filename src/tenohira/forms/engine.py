@@ -56,7 +56,7 @@ def _clean_field(fld: Field, raw: Raw, prefix: str, scope: Scope, fields, outcom
     if not kind.has_value or not holds(fld.show_if, scope):
         return
     if fld.type == "computed":
-        value = evaluate(fld.option("expression"), scope, fields)
+        value = evaluate(fld.option("expression"), scope, fields, fld.parent.key if fld.parent else None)
         target[fld.key] = int(value) if value == value.to_integral_value() else str(value)
         return
     if fld.type == "group":

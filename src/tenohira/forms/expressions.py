@@ -56,34 +56,35 @@ def references(expression: Any) -> list[str]:
     return [group, *(name if "." in name else f"{group}.{name}" for name in references(argument[1]))]
 
 
-def evaluate(expression: Any, scope, fields) -> Decimal:
-    """`scope` looks names up (a row, then the whole form); `fields` maps key → Field."""
+def evaluate(expression: Any, scope, fields, group: str | None = None) -> Decimal:
+    """`scope` looks names up (a row, then the whole form); `fields` maps key → Field
+    (group children as "group.key"); `group` is the group whose row `scope` starts at."""
     if isinstance(expression, int | float):
         return Decimal(str(expression))
     (operator, argument), = expression.items()
     if operator == "add":
-        return sum((evaluate(part, scope, fields) for part in argument), Decimal(0))
+        return sum((evaluate(part, scope, fields, group) for part in argument), Decimal(0))
     if operator == "mul":
         result = Decimal(1)
         for part in argument:
-            result *= evaluate(part, scope, fields)
+            result *= evaluate(part, scope, fields, group)
         return result
     if operator == "field":
         return _number(scope.get(argument))
     if operator == "option":
         key, attr = argument
         chosen = scope.get(key)
-        field = fields.get(key)
+        field = (fields.get(f"{group}.{key}") if group else None) or fields.get(key)
         for choice in (field.option("choices", []) if field else []):
             if str(choice["value"]) == chosen:
                 return _number(choice.get(attr))
         return Decimal(0)
     if operator == "count":
         return Decimal(len(scope.get(argument) or []))
-    group, inner = argument
+    over, inner = argument
     total = Decimal(0)
-    for row in scope.get(group) or []:
-        total += evaluate(inner, scope.child(row), fields)
+    for row in scope.get(over) or []:
+        total += evaluate(inner, scope.child(row), fields, over)
     return total
 
 

@@ -48,7 +48,9 @@ class Field:
     required_if: dict | None = None
     show_if: dict | None = None
     children: list[Field] = field(default_factory=list)  # for groups
-    parent: Field | None = None
+    # Not compared or shown: a child points at its group and the group at its children,
+    # so comparing (or printing) through `parent` would recurse for ever.
+    parent: Field | None = field(default=None, compare=False, repr=False)
 
     @property
     def path(self) -> str:
