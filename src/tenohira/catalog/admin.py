@@ -57,8 +57,8 @@ class ProcedureAdmin(admin.ModelAdmin):
 
         if not search_term.strip():
             return queryset, False
-        results, _terms = search(queryset, search_term)
-        return queryset.filter(pk__in=results.values("pk")), False
+        results, _terms = search(queryset, search_term, published_only=False)
+        return queryset.filter(pk__in=results.pks), False
 
 
 @admin.register(SynonymGroup)

@@ -140,6 +140,9 @@ class Procedure(models.Model):
     search_reading = models.TextField(editable=False, default="")
     search_keywords = models.TextField(editable=False, default="")
     search_other = models.TextField(editable=False, default="")
+    # When the search columns were last written: tells every process's in-memory index
+    # that it is stale, without pretending the procedure itself was edited (updated_at).
+    indexed_at = models.DateTimeField(editable=False, null=True, db_index=True)
 
     class Meta:
         ordering = ["section__department__order", "section__order", "name"]

@@ -10,19 +10,23 @@ How a query meets a procedure:
   by the DX division in the admin (SynonymGroup).
 * Several words must all match (保育 証明); each may match anywhere in the procedure.
 
-The index is four normalised text columns on Procedure; a query is one scan with
-LIKE '%...%'. A few thousand procedures (a whole city's inventory) fit that easily;
-bench/search_bench.py measures it.
+The index is four normalised text columns on Procedure, kept in each process's memory
+as one string (rebuilt when the catalog changes) and scanned with str.find; only the
+matching rows are ranked, and only the page shown is loaded from the database. A whole
+city's inventory (a few thousand procedures) is a few megabytes; bench/search_bench.py
+measures it.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import reduce
-from operator import add, or_
 
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Count, Max, QuerySet
+from django.utils import timezone
 
 from tenohira.core.reading import content_words, reading
 from tenohira.core.text import has_kanji, normalize, split_terms
@@ -42,6 +46,8 @@ SCORE_SOUND_ALIKE = 60
 SCORE_SYNONYM = 50
 SCORE_OTHER = 10
 
+_COLUMNS = ("search_name", "search_reading", "search_keywords", "search_other")
+
 # A reading shorter than this (子 → こ) would match half the catalog.
 MIN_READING_LENGTH = 2
 
@@ -52,6 +58,7 @@ def index_procedure(procedure) -> None:
         procedure.reading = reading(procedure.name)
     keywords = split_terms(procedure.keywords)
     section = procedure.section
+    procedure.indexed_at = timezone.now()
     procedure.search_name = normalize(procedure.name)
     procedure.search_reading = normalize(procedure.reading)
     procedure.search_keywords = SEP.join(
@@ -67,13 +74,13 @@ def index_procedure(procedure) -> None:
 
 def reindex(procedures) -> None:
     """Refresh the search columns of stored procedures after a related change (a renamed
-    section, changed life events) without touching updated_at."""
+    section, changed life events)."""
     from tenohira.catalog.models import Procedure
 
     for procedure in procedures:
         index_procedure(procedure)
         Procedure.objects.filter(pk=procedure.pk).update(
-            **{column: getattr(procedure, column) for column in _COLUMNS}
+            indexed_at=procedure.indexed_at, **{column: getattr(procedure, column) for column in _COLUMNS}
         )
 
 
@@ -167,61 +174,183 @@ def analyse(query: str, synonyms: SynonymIndex | None = None) -> list[Term]:
 
 # --- matching and ranking -----------------------------------------------------------------
 
-_COLUMNS = ("search_name", "search_reading", "search_keywords", "search_other")
+
+@dataclass(frozen=True)
+class IndexRow:
+    pk: int
+    name: str
+    reading: str
+    keywords: str
+    other: str
+    annual: int
+    sort_name: str
+    published: bool
+    department_id: int
 
 
-def _contains_any(column: str, forms) -> Q:
-    return reduce(or_, (Q(**{f"{column}__contains": form}) for form in sorted(forms)), Q(pk__in=[]))
+class MemoryIndex:
+    """Every procedure's search columns in one string, scanned with str.find.
+
+    A LIKE '%…%' scan costs one pass per column and per form a word expands to (引越し →
+    11 forms → 44 passes), twice (page and count); here each form is one C-level pass
+    over a few megabytes at most, and ranking touches only the rows that matched.
+    """
+
+    ROW = "\x01"
+    COLUMN = "\x02"
+
+    def __init__(self, rows: list[IndexRow], stamp: tuple):
+        self.rows = rows
+        self.stamp = stamp
+        parts = []
+        self.starts = []
+        offset = 0
+        for row in rows:
+            text = self.COLUMN.join((row.name, row.reading, row.keywords, row.other)) + self.ROW
+            self.starts.append(offset)
+            parts.append(text)
+            offset += len(text)
+        self.blob = "".join(parts)
+
+    def rows_with(self, form: str) -> set[int]:
+        """Indices of the rows whose columns contain `form`."""
+        found: set[int] = set()
+        starts, find = self.starts, self.blob.find
+        position = find(form)
+        while position != -1:
+            index = bisect_right(starts, position) - 1
+            found.add(index)
+            following = index + 1
+            if following >= len(starts):
+                break
+            position = find(form, starts[following])
+        return found
 
 
-def _term_filter(term: Term) -> Q:
-    return reduce(or_, (_contains_any(column, term.all_forms) for column in _COLUMNS))
+_index: MemoryIndex | None = None
+_index_lock = threading.Lock()
 
 
-def _term_score(term: Term) -> Case:
-    whens = [When(search_name__contains=term.surface, then=Value(SCORE_NAME))]
-    if term.sound:
-        sound_score = SCORE_READING if term.is_kana else SCORE_SOUND_ALIKE
-        whens.append(When(search_reading__contains=term.sound, then=Value(sound_score)))
-    whens.append(When(_contains_any("search_keywords", {term.surface, term.sound} - {""}),
-                      then=Value(SCORE_KEYWORD)))
-    whens.sort(key=lambda when: -when.result.value)
-    if term.synonyms:
-        whens.append(When(_contains_any("search_name", term.synonyms), then=Value(SCORE_SYNONYM_NAME)))
-        whens.append(
-            When(
-                _contains_any("search_keywords", term.synonyms)
-                | _contains_any("search_reading", term.synonyms),
-                then=Value(SCORE_SYNONYM),
+def _stamp() -> tuple:
+    """Changes whenever a procedure is added, removed, saved or reindexed (indexed_at)."""
+    from tenohira.catalog.models import Procedure
+
+    found = Procedure.objects.aggregate(count=Count("pk"), newest=Max("indexed_at"), last=Max("pk"))
+    return (found["count"], found["newest"], found["last"])
+
+
+def memory_index() -> MemoryIndex:
+    """The process's index, rebuilt when the catalog changed (one small query to check)."""
+    global _index
+    from tenohira.catalog.models import Procedure
+
+    stamp = _stamp()
+    current = _index
+    if current is not None and current.stamp == stamp:
+        return current
+    with _index_lock:
+        if _index is not None and _index.stamp == stamp:
+            return _index
+        rows = [
+            IndexRow(pk, name, reading, keywords, other, annual, sort_name, published, department_id)
+            for pk, name, reading, keywords, other, annual, sort_name, published, department_id in (
+                Procedure.objects.order_by("pk").values_list(
+                    "pk", *_COLUMNS, "annual_applications", "name", "is_published", "section__department_id"
+                )
             )
-        )
-    return Case(*whens, default=Value(SCORE_OTHER), output_field=IntegerField())
+        ]
+        _index = MemoryIndex(rows, stamp)
+        return _index
 
 
-def rank(queryset: QuerySet, terms: list[Term], query: str) -> QuerySet:
-    """Filter `queryset` to procedures matching every term, best first."""
+def _term_score(term: Term, row: IndexRow) -> int:
+    """Best applicable score of one word for one procedure (see docs/search.md)."""
+    direct = [form for form in (term.surface, term.sound) if form]
+    score = SCORE_OTHER
+    if term.surface in row.name:
+        return SCORE_NAME
+    if term.sound and term.sound in row.reading:
+        score = max(score, SCORE_READING if term.is_kana else SCORE_SOUND_ALIKE)
+    if any(form in row.keywords for form in direct):
+        score = max(score, SCORE_KEYWORD)
+    if score > SCORE_SYNONYM_NAME or not term.synonyms:
+        return score
+    if any(form in row.name for form in term.synonyms):
+        return max(score, SCORE_SYNONYM_NAME)
+    if any(form in row.keywords or form in row.reading for form in term.synonyms):
+        return max(score, SCORE_SYNONYM)
+    return score
+
+
+def rank(terms: list[Term], query: str, *, published_only: bool = True, department_id: int | None = None) -> list[int]:
+    """Primary keys of the procedures matching every term, best first."""
     if not terms:
-        return queryset.none()
-    queryset = queryset.filter(reduce(lambda a, b: a & b, (_term_filter(t) for t in terms)))
+        return []
+    index = memory_index()
+    candidates: set[int] | None = None
+    for term in terms:
+        matched: set[int] = set()
+        for form in term.all_forms:
+            matched |= index.rows_with(form)
+        candidates = matched if candidates is None else candidates & matched
+        if not candidates:
+            return []
     whole = normalize(query)
-    # The whole query is the name, or (typed in kana) the name's reading.
-    exact = Case(
-        When(Q(search_name=whole) | Q(search_reading=whole), then=Value(SCORE_EXACT_NAME)),
-        default=Value(0),
-        output_field=IntegerField(),
-    )
-    score = reduce(add, (_term_score(term) for term in terms), exact)
-    return queryset.annotate(score=score).order_by("-score", "-annual_applications", "name", "pk")
+    scored = []
+    for position in candidates:
+        row = index.rows[position]
+        if published_only and not row.published:
+            continue
+        if department_id and row.department_id != department_id:
+            continue
+        score = sum(_term_score(term, row) for term in terms)
+        if whole and (row.name == whole or row.reading == whole):
+            score += SCORE_EXACT_NAME  # the whole query is the name, or (in kana) its reading
+        scored.append((-score, -row.annual, row.sort_name, row.pk))
+    scored.sort()
+    return [entry[3] for entry in scored]
 
 
-def search(queryset: QuerySet, query: str) -> tuple[QuerySet, list[Term]]:
-    """Ranked matches for `query`. When a single phrase finds nothing, its content words
-    are tried together (保育園の申し込み → 保育園 + 申し込み)."""
+class RankedProcedures(Sequence):
+    """Ranked results that load only the page asked for (works with Django's Paginator)."""
+
+    def __init__(self, pks: list[int], queryset: QuerySet):
+        self.pks = pks
+        self.queryset = queryset
+
+    def count(self, value=None) -> int:  # Paginator calls count() with no argument
+        return len(self.pks) if value is None else self.pks.count(value)
+
+    def __len__(self) -> int:
+        return len(self.pks)
+
+    def _load(self, pks: list[int]) -> list:
+        found = self.queryset.in_bulk(pks)
+        return [found[pk] for pk in pks if pk in found]
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            return self._load(self.pks[item])
+        loaded = self._load([self.pks[item]])
+        if not loaded:
+            raise IndexError(item)
+        return loaded[0]
+
+    def __iter__(self):
+        return iter(self._load(self.pks))
+
+
+def search(
+    queryset: QuerySet, query: str, *, published_only: bool = True, department_id: int | None = None
+) -> tuple[RankedProcedures, list[Term]]:
+    """Ranked matches for `query`, loaded through `queryset`. When a single phrase finds
+    nothing, its content words are tried together (保育園の申し込み → 保育園 + 申し込み)."""
     terms = analyse(query)
-    results = rank(queryset, terms, query)
-    if len(terms) == 1 and not results.exists():
+    options = {"published_only": published_only, "department_id": department_id}
+    pks = rank(terms, query, **options)
+    if len(terms) == 1 and not pks:
         words = content_words(terms[0].typed)
         if len(words) > 1:
             terms = analyse(" ".join(words))
-            results = rank(queryset, terms, query)
-    return results, terms
+            pks = rank(terms, query, **options)
+    return RankedProcedures(pks, queryset), terms

@@ -13,12 +13,10 @@ def published_procedures() -> QuerySet[Procedure]:
     return Procedure.objects.filter(is_published=True).select_related("section__department")
 
 
-def search_procedures(query: str, *, department_id: int | None = None) -> tuple[QuerySet[Procedure], list]:
-    """Ranked procedures for a resident's query, and the analysed terms (for display)."""
-    queryset = published_procedures()
-    if department_id:
-        queryset = queryset.filter(section__department_id=department_id)
-    return search_engine.search(queryset, query)
+def search_procedures(query: str, *, department_id: int | None = None):
+    """Ranked published procedures for a resident's query (a sequence that loads one page
+    at a time), and the analysed terms."""
+    return search_engine.search(published_procedures(), query, department_id=department_id)
 
 
 def departments_with_counts() -> QuerySet[Department]:
