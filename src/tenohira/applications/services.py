@@ -86,6 +86,12 @@ def save_step(draft: Draft, step: Step, raw: dict, uploads: dict, removals: list
         for attachment in draft.attachments.filter(token__in=removals, submission__isnull=True):
             files.delete_stored(attachment.stored_name)
             attachment.delete()
+    # A file input holds tokens of this draft's own files only: a token typed into the
+    # POST (made up, or another draft's) would otherwise count as an attached file.
+    owned = set(draft.attachments.values_list("token", flat=True))
+    for name in list(raw):
+        if _file_field(fields, name) is not None:
+            raw[name] = [t for t in raw[name] if t in owned]
     draft.raw = {**draft.raw, step.key: raw}
     draft.expires_at = timezone.now() + draft_lifetime()
     draft.save(update_fields=["raw", "expires_at", "updated_at"])
