@@ -11,3 +11,22 @@ def sample_catalog(db):
 
     return import_catalog(DEMO_CATALOG)
 
+
+
+@pytest.fixture(autouse=True)
+def _seed_rows_for_transactional_tests(request):
+    """Re-create the rows migration 0002 seeds (life events, synonyms) in transactional
+    tests: Django empties every table after such a test, so whichever test runs next in
+    the same worker would otherwise find no life events at all."""
+    marker = request.node.get_closest_marker("django_db")
+    wants_transaction = (marker is not None and marker.kwargs.get("transaction")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server")
+    )
+    if not wants_transaction:
+        return
+    request.getfixturevalue("_django_db_helper")
+    from importlib import import_module
+
+    from django.apps import apps
+
+    import_module("tenohira.catalog.migrations.0002_seed_life_events_and_synonyms").seed(apps, None)
