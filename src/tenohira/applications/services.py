@@ -252,3 +252,18 @@ def find_submission(receipt_number: str, secret: str) -> Submission | None:
         return None
     return submission
 
+
+
+def purge_expired_drafts() -> tuple[int, int]:
+    """Delete unsubmitted drafts past expires_at and their stored files; (drafts, files)."""
+    expired = Draft.objects.filter(expires_at__lt=timezone.now(), submission__isnull=True)
+    drafts = files_deleted = 0
+    for draft in expired.iterator():
+        with transaction.atomic():
+            stored = list(draft.attachments.filter(submission__isnull=True).values_list("stored_name", flat=True))
+            draft.delete()
+        for name in stored:
+            files.delete_stored(name)
+        drafts += 1
+        files_deleted += len(stored)
+    return drafts, files_deleted
