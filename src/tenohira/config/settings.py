@@ -197,6 +197,8 @@ DRAFT_LIFETIME_DAYS = int(os.environ.get("DRAFT_LIFETIME_DAYS", "30"))
 RESUME_LINK_DAYS = int(os.environ.get("RESUME_LINK_DAYS", "7"))
 RECEIPT_NUMBER_FORMAT = os.environ.get("RECEIPT_NUMBER_FORMAT", "{fiscal_year}-{code}-{sequence:06d}")
 STATUS_LOOKUP_LIMIT_PER_HOUR = int(os.environ.get("STATUS_LOOKUP_LIMIT_PER_HOUR", "20"))
+# A TrueType Japanese font for the receipt PDF; empty = look in the usual Debian places.
+RECEIPT_FONT_PATH = os.environ.get("RECEIPT_FONT_PATH", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
