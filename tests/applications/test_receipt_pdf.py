@@ -72,7 +72,8 @@ def make_submission(procedure, summary=None, *, receipt_number="2024-HKC-000123"
     if summary is None:  # as applications.services.submit stores it
         summary = [{"title": row["step"].title, "items": row["items"]} for row in run.summary()]
     return Submission.objects.create(
-        receipt_number=receipt_number, procedure=procedure, form_version=version, answers=run.answers,
+        receipt_number=receipt_number, procedure=procedure, section=procedure.section, form_version=version,
+        answers=run.answers,
         summary=summary, email="taro@example.jp", status_secret_hash="0" * 64, submitted_at=SUBMITTED_AT,
     )
 

@@ -8,6 +8,7 @@ enforces it), in one transaction with its attachments, receipt number and outbox
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -27,6 +28,10 @@ class Draft(models.Model):
     email = models.EmailField(blank=True)
     resume_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
     resume_expires_at = models.DateTimeField(null=True, blank=True)
+    # 書かない窓口: a short code (and QR) the resident shows at the counter so staff can
+    # open this draft, check it with the resident and submit it there.
+    handoff_code = models.CharField(max_length=12, null=True, blank=True, unique=True)
+    handoff_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     expires_at = models.DateTimeField(db_index=True)
@@ -44,9 +49,19 @@ class Submission(models.Model):
 
     class Status(models.TextChoices):
         RECEIVED = "received", _("受付")
+        UNDER_REVIEW = "under_review", _("審査中")
+        RETURNED = "returned", _("差戻し")
+        RESUBMITTED = "resubmitted", _("再提出")
+        APPROVED = "approved", _("承認")
+        REJECTED = "rejected", _("却下")
+        COMPLETED = "completed", _("完了")
+        WITHDRAWN = "withdrawn", _("取下げ")
 
     receipt_number = models.CharField(_("受付番号"), max_length=40, unique=True)
     procedure = models.ForeignKey("catalog.Procedure", on_delete=models.PROTECT, related_name="submissions")
+    # The section that handles it, copied at submission: staff queues are scoped by it and
+    # a later move of the procedure does not move applications already received.
+    section = models.ForeignKey("catalog.Section", on_delete=models.PROTECT, related_name="submissions")
     form_version = models.ForeignKey("forms.FormVersion", on_delete=models.PROTECT, related_name="submissions")
     draft = models.OneToOneField(Draft, on_delete=models.SET_NULL, null=True, blank=True, related_name="submission")
     answers = models.JSONField(_("回答"))
@@ -56,14 +71,85 @@ class Submission(models.Model):
     email = models.EmailField(_("連絡先メールアドレス"), blank=True)
     status_secret_hash = models.CharField(max_length=64)
     submitted_at = models.DateTimeField(_("申請日時"), db_index=True)
+    due_date = models.DateField(_("処理期限"), null=True, blank=True)
+    # For the staff queue's search: the applicant's name and furigana, normalised
+    # (tenohira.core.text.normalize) so that ヤマダ, やまだ and ﾔﾏﾀﾞ find the same person.
+    applicant_name = models.CharField(_("申請者氏名"), max_length=200, blank=True)
+    applicant_search = models.CharField(max_length=400, blank=True)
+    version = models.PositiveIntegerField(_("版"), default=1)
+    status_changed_at = models.DateTimeField(_("状態の更新日時"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("申請")
         verbose_name_plural = _("申請")
-        indexes = [models.Index(fields=["procedure", "-submitted_at"], name="submission_proc_time_idx")]
+        indexes = [
+            models.Index(fields=["procedure", "-submitted_at"], name="submission_proc_time_idx"),
+            models.Index(fields=["section", "status", "-submitted_at"], name="submission_queue_idx"),
+            models.Index(fields=["section", "-submitted_at"], name="submission_section_time_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.receipt_number
+
+
+class SubmissionEvent(models.Model):
+    """One step of the history: who moved the application from which state to which, why."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(_("日時"))
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
+    actor_label = models.CharField(_("操作した人"), max_length=100)  # 申請者 / 窓口 / staff name
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
+    comment = models.TextField(_("コメント"), blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = _("申請の履歴")
+        verbose_name_plural = _("申請の履歴")
+
+    def __str__(self) -> str:
+        return f"{self.submission} {self.from_status}→{self.to_status}"
+
+    @property
+    def to_label(self) -> str:
+        return Submission.Status(self.to_status).label
+
+
+class SubmissionVersion(models.Model):
+    """Every version of the answers: the first submission and each resubmission."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    answers = models.JSONField()
+    summary = models.JSONField(default=list)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [models.UniqueConstraint(fields=["submission", "number"], name="submission_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.submission} v{self.number}"
+
+
+class CorrectionRequest(models.Model):
+    """差戻し: staff ask the applicant to change specific fields or attachments."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="corrections")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    requested_at = models.DateTimeField()
+    message = models.TextField(_("申請者へのメッセージ"))
+    fields = models.JSONField(_("直してほしい項目"))  # [{"path": "children", "label": ..., "note": ...}]
+    token_hash = models.CharField(max_length=64, db_index=True)
+    expires_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"{self.submission} 差戻し {self.requested_at:%Y-%m-%d}"
 
 
 class Attachment(models.Model):

@@ -11,7 +11,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tenohira.applications import attachments as files
-from tenohira.applications.models import Attachment, Channel, Draft, Submission
+from tenohira.applications.models import (
+    Attachment,
+    Channel,
+    Draft,
+    Submission,
+    SubmissionEvent,
+    SubmissionVersion,
+)
 from tenohira.applications.receipts import new_status_secret, next_receipt_number
 from tenohira.core import outbox
 from tenohira.core.fiscal import local
@@ -126,7 +133,20 @@ def contact_email(run: FormRun) -> str:
     return ""
 
 
-def submit(draft: Draft, *, channel: str = Channel.ONLINE) -> tuple[Submission, str | None]:
+def applicant_of(run: FormRun) -> tuple[str, str]:
+    """(display name, normalised name + furigana for search) from the form's first name field."""
+    from tenohira.core.text import normalize
+
+    for field in run.schema.all_fields():
+        value = run.answers.get(field.key)
+        if field.type == "name" and value:
+            name = f"{value.get('family', '')} {value.get('given', '')}".strip()
+            kana = f"{value.get('family_kana', '')}{value.get('given_kana', '')}"
+            return name, f"{normalize(name)}|{normalize(kana)}"
+    return "", ""
+
+
+def submit(draft: Draft, *, channel: str = Channel.ONLINE, actor=None) -> tuple[Submission, str | None]:
     """Submit a draft once. Returns (submission, status secret); the secret is None when
     the draft had already been submitted (a double tap, a retry, a replayed POST)."""
     try:
@@ -147,10 +167,21 @@ def submit(draft: Draft, *, channel: str = Channel.ONLINE) -> tuple[Submission, 
             summary = [
                 {"title": row["step"].title, "items": row["items"]} for row in run.summary()
             ]
+            name, name_search = applicant_of(run)
             submission = Submission.objects.create(
                 receipt_number=next_receipt_number(procedure.code, now), procedure=procedure,
-                form_version=version, draft=locked, answers=run.answers, summary=summary, channel=channel,
-                email=email, status_secret_hash=_hash(secret), submitted_at=now,
+                section_id=procedure.section_id, form_version=version, draft=locked, answers=run.answers,
+                summary=summary, channel=channel, email=email, status_secret_hash=_hash(secret),
+                submitted_at=now, status_changed_at=now, applicant_name=name, applicant_search=name_search,
+                due_date=(local(now).date() + dt.timedelta(days=procedure.processing_days))
+                if procedure.processing_days else None,
+            )
+            SubmissionVersion.objects.create(
+                submission=submission, number=1, answers=run.answers, summary=summary, created_at=now
+            )
+            SubmissionEvent.objects.create(
+                submission=submission, at=now, actor=actor, actor_label="窓口" if channel == Channel.COUNTER else "申請者",
+                from_status="", to_status=Submission.Status.RECEIVED,
             )
             tokens = _attachment_tokens(run)
             locked.attachments.filter(token__in=tokens).update(submission=submission)

@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "tenohira.catalog",
     "tenohira.forms",
     "tenohira.applications",
+    "tenohira.audit",
+    "tenohira.backoffice",
 ]
 
 MIDDLEWARE = [

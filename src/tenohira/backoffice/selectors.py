@@ -1,0 +1,124 @@
+"""Every staff-facing read goes through here, and every function takes the acting user.
+
+There is no other path from a staff page to an application, an attachment, an export or
+a history: a section's data is visible only to staff with a role in that section.
+Platform roles (DX管理者, 監査) see no personal data through these selectors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from tenohira.applications.models import Attachment, Submission
+from tenohira.backoffice.models import SECTION_ROLES, Role, StaffRole
+from tenohira.catalog.models import Section
+from tenohira.core.text import fold_width, normalize
+
+
+def roles_of(user) -> set[tuple[str, int | None]]:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return set()
+    cached = getattr(user, "_tenohira_roles", None)
+    if cached is None:
+        cached = set(StaffRole.objects.filter(user=user).values_list("role", "section_id"))
+        user._tenohira_roles = cached
+    return cached
+
+
+def section_ids(user, roles=SECTION_ROLES) -> set[int]:
+    """Sections in which `user` holds one of `roles`."""
+    return {section for role, section in roles_of(user) if role in roles and section is not None}
+
+
+def has_role(user, role: str, section_id: int | None = None) -> bool:
+    return (role, section_id) in roles_of(user)
+
+
+def is_staff_member(user) -> bool:
+    return bool(roles_of(user))
+
+
+def is_auditor(user) -> bool:
+    return (Role.AUDITOR, None) in roles_of(user)
+
+
+def is_dx_admin(user) -> bool:
+    return (Role.DX_ADMIN, None) in roles_of(user)
+
+
+def sections_for(user) -> QuerySet[Section]:
+    return Section.objects.filter(pk__in=section_ids(user)).select_related("department")
+
+
+def submissions_for(user) -> QuerySet[Submission]:
+    """Applications the user may see: those of the sections where they have a role."""
+    return Submission.objects.filter(section_id__in=section_ids(user)).select_related("procedure", "section")
+
+
+def get_submission_for(user, receipt_number: str) -> Submission:
+    """The application, or 404 (also when it exists in a section the user does not serve:
+    staff of other sections cannot even learn that a receipt number exists)."""
+    submission = submissions_for(user).filter(receipt_number=receipt_number).first()
+    if submission is None:
+        raise Http404("submission not found")
+    return submission
+
+
+def attachment_for(user, receipt_number: str, attachment_id: int) -> Attachment:
+    submission = get_submission_for(user, receipt_number)
+    attachment = Attachment.objects.filter(submission=submission, pk=attachment_id).first()
+    if attachment is None:
+        raise Http404("attachment not found")
+    return attachment
+
+
+OPEN_STATUSES = [
+    Submission.Status.RECEIVED, Submission.Status.UNDER_REVIEW, Submission.Status.RETURNED,
+    Submission.Status.RESUBMITTED, Submission.Status.APPROVED,
+]
+
+
+def queue(
+    user,
+    *,
+    section_id: int | None = None,
+    procedure_id: int | None = None,
+    status: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    overdue: bool = False,
+    text: str = "",
+) -> QuerySet[Submission]:
+    """A section queue with the filters of the queue page, newest first."""
+    items = submissions_for(user)
+    if section_id:
+        items = items.filter(section_id=section_id)
+    if procedure_id:
+        items = items.filter(procedure_id=procedure_id)
+    if status == "open":
+        items = items.filter(status__in=OPEN_STATUSES)
+    elif status:
+        items = items.filter(status=status)
+    if date_from:
+        items = items.filter(submitted_at__gte=_start_of(date_from))
+    if date_to:
+        items = items.filter(submitted_at__lt=_start_of(date_to + dt.timedelta(days=1)))
+    if overdue:
+        items = items.filter(status__in=OPEN_STATUSES, due_date__lt=timezone.localdate())
+    text = fold_width(text or "").strip()
+    if text:
+        receipt = text.upper()
+        needle = normalize(text)
+        condition = Q(receipt_number=receipt) | Q(receipt_number__endswith=receipt)
+        if needle:
+            condition |= Q(applicant_search__contains=needle)
+        items = items.filter(condition)
+    return items.order_by("-submitted_at", "-pk")
+
+
+def _start_of(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
