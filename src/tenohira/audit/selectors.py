@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from tenohira.audit.models import AuditRecord
+from tenohira.backoffice.selectors import is_auditor
+
+# What the records mean, in the words of the people who read them.
+ACTIONS = {
+    "login": "ログイン",
+    "login_failed": "ログイン失敗",
+    "submission_view": "申請の閲覧",
+    "attachment_download": "添付ファイルのダウンロード",
+    "export": "一括ダウンロード",
+    "status_change": "状態の変更",
+    "correction_request": "差戻し",
+    "counter_submit": "窓口での受付",
+    "receipt_print": "受付票の印刷",
+    "handoff_open": "窓口での引き継ぎ",
+}
+
+
+def search(user, *, actor="", action="", target="", date_from=None, date_to=None) -> QuerySet[AuditRecord]:
+    if not is_auditor(user):
+        raise PermissionDenied("監査の役割が必要です。")
+    records = AuditRecord.objects.all()
+    if actor:
+        records = records.filter(actor__icontains=actor)
+    if action:
+        records = records.filter(action=action)
+    if target:
+        records = records.filter(target__icontains=target.upper())
+    if date_from:
+        records = records.filter(at__gte=timezone.make_aware(dt.datetime.combine(date_from, dt.time.min)))
+    if date_to:
+        records = records.filter(at__lt=timezone.make_aware(dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min)))
+    return records.order_by("-id")
