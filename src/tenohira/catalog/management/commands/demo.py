@@ -19,10 +19,20 @@ from tenohira.catalog.services import ImportRejected, import_catalog
 DEMO_CATALOG = Path(__file__).resolve().parents[2] / "demo" / "sample_city.csv"
 DEMO_FORMS = Path(__file__).resolve().parents[3] / "forms" / "demo"
 
-# Demo-only accounts; the passwords are printed on purpose and work only on the demo's
-# own database (settings keep the demo in a separate data directory).
+# Demo-only accounts; the password is printed on purpose and works only on the demo's
+# own database (settings keep the demo in a separate data directory). The one-time codes
+# of their authenticator devices are shown on the demo's login page (DEMO only).
+DEMO_PASSWORD = "tenohira-demo-2026"  # noqa: S105 (printed on purpose; demo database only)
 DEMO_ACCOUNTS = [
-    ("dx-admin", "tenohira-demo-dx", "DX管理者", "手続カタログ・検索の言い換えの管理"),
+    # username, full name, [(role, section or None)], what to try
+    ("dx-admin", "DX 管理者", [("dx_admin", None)], "管理画面（/admin/）で手続カタログ・フォーム・職員の役割"),
+    ("kodomo-tanto", "こども 担当", [("handler", "こども政策課")], "放課後児童クラブの申請の審査・差戻し・窓口受付"),
+    ("kodomo-kessai", "こども 決裁者", [("approver", "こども政策課")], "放課後児童クラブの申請の承認・却下"),
+    ("shimin-tanto", "市民 担当", [("handler", "市民課"), ("approver", "市民課"), ("handler", "３Ｒ推進課"),
+                                  ("approver", "３Ｒ推進課"), ("handler", "生活衛生課"), ("approver", "生活衛生課"),
+                                  ("handler", "広聴広報課"), ("approver", "広聴広報課")],
+     "住民票・粗大ごみ・犬の登録・公文書開示の申請"),
+    ("kansa", "監査 担当", [("auditor", None)], "監査ログ（/staff/audit/）"),
 ]
 
 
@@ -54,9 +64,11 @@ class Command(BaseCommand):
         self.stdout.write(f"  住民向けページ:   {url}")
         self.stdout.write(f"  手続き検索 API:   {url}api/v1/procedures?q=ほいく")
         self.stdout.write(f"  API 仕様 (OpenAPI): {url}api/v1/schema/")
+        self.stdout.write(f"  職員向けページ:   {url}staff/")
         self.stdout.write(f"  管理画面:         {url}admin/")
-        for username, password, role, purpose in DEMO_ACCOUNTS:
-            self.stdout.write(f"  デモアカウント:   {username} / {password}（{role}: {purpose}）")
+        self.stdout.write(f"  デモアカウント（パスワードはすべて {DEMO_PASSWORD}、ワンタイムパスワードはデモのログイン画面に表示）:")
+        for username, full_name, _roles, purpose in DEMO_ACCOUNTS:
+            self.stdout.write(f"    {username:<14} {full_name}: {purpose}")
         self.stdout.write("")
         if no_serve:
             return
@@ -78,13 +90,26 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def _accounts(self):
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        from tenohira.backoffice.models import StaffRole
+        from tenohira.catalog.models import Section
+
         group, _ = Group.objects.get_or_create(name="DX管理者")
-        group.permissions.set(Permission.objects.filter(content_type__app_label__in=["catalog", "forms"]))
+        group.permissions.set(
+            Permission.objects.filter(content_type__app_label__in=["catalog", "forms", "backoffice", "otp_totp"])
+        )
         User = get_user_model()
-        for username, password, role, _purpose in DEMO_ACCOUNTS:
+        for username, full_name, roles, _purpose in DEMO_ACCOUNTS:
             user, _ = User.objects.get_or_create(username=username)
-            user.is_staff = True
+            user.last_name, user.first_name = full_name.split(" ", 1)
             user.is_active = True
-            user.set_password(password)
+            user.is_staff = any(role == "dx_admin" for role, _section in roles)  # /admin/ access
+            user.set_password(DEMO_PASSWORD)
             user.save()
-            user.groups.add(Group.objects.get(name=role))
+            if user.is_staff:
+                user.groups.add(group)
+            TOTPDevice.objects.get_or_create(user=user, name="demo", defaults={"confirmed": True})
+            for role, section_name in roles:
+                section = Section.objects.get(name=section_name) if section_name else None
+                StaffRole.objects.get_or_create(user=user, role=role, section=section)
