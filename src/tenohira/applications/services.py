@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -14,6 +15,7 @@ from tenohira.applications import attachments as files
 from tenohira.applications.models import (
     Attachment,
     Channel,
+    CorrectionRequest,
     Draft,
     Submission,
     SubmissionEvent,
@@ -151,7 +153,11 @@ def submit(draft: Draft, *, channel: str = Channel.ONLINE, actor=None) -> tuple[
     the draft had already been submitted (a double tap, a retry, a replayed POST)."""
     try:
         with transaction.atomic():
-            locked = Draft.objects.select_for_update().get(pk=draft.pk)
+            locked = (
+                Draft.objects.select_for_update(of=("self",))
+                .select_related("form_version__definition__procedure")
+                .get(pk=draft.pk)
+            )
             existing = Submission.objects.filter(draft=locked).first()
             if existing is not None:
                 return existing, None
@@ -298,3 +304,499 @@ def purge_expired_drafts() -> tuple[int, int]:
         drafts += 1
         files_deleted += len(stored)
     return drafts, files_deleted
+
+
+# --- 書かない窓口: handing a draft over to the counter ------------------------------------
+#
+# A resident who typed on a phone shows a short code (or its QR code) at the counter; staff
+# open that draft, check it with the resident and submit it there. The code is 8 characters
+# from an alphabet without look-alikes (no 0/O, 1/I/L), read aloud or typed from a phone
+# screen; it lives HANDOFF_MINUTES and works once. Once staff open it, the draft belongs to
+# the counter: its owner is no longer a browser cookie but the staff member.
+
+HANDOFF_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+HANDOFF_CODE_LENGTH = 8
+# A counter draft's owner_secret_hash holds this prefix and the staff member's id: no cookie
+# can ever hash to it (a SHA-256 hex digest has no colon), so no browser owns the draft.
+COUNTER_OWNER_PREFIX = "counter:"
+
+
+def handoff_lifetime() -> dt.timedelta:
+    return dt.timedelta(minutes=getattr(settings, "HANDOFF_MINUTES", 60))
+
+
+def normalise_handoff_code(text: str) -> str:
+    """ABCD-EFGH from what staff typed: full width, lower case, spaces and any dash or
+    long-vowel mark an IME produces are accepted (ａｂｃｄーｅｆｇｈ → ABCDEFGH)."""
+    import re
+
+    from tenohira.core.text import fold_width
+
+    return re.sub(r"[\s\-‐‑‒–—―−ー_]", "", fold_width(text or "")).upper()
+
+
+def format_handoff_code(code: str) -> str:
+    """ABCD-EFGH: two groups of four are easier to read aloud and to type back."""
+    return f"{code[:4]}-{code[4:]}" if len(code) == HANDOFF_CODE_LENGTH else code
+
+
+def issue_handoff_code(draft: Draft) -> str:
+    """The draft's live counter code: the one already issued while it is valid, otherwise a
+    new one valid for HANDOFF_MINUTES. Updates `draft` in place (code and expiry)."""
+    for _attempt in range(20):
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                locked = Draft.objects.select_for_update().get(pk=draft.pk)
+                if not (locked.handoff_code and locked.handoff_expires_at and locked.handoff_expires_at > now):
+                    locked.handoff_code = "".join(secrets.choice(HANDOFF_ALPHABET) for _ in range(HANDOFF_CODE_LENGTH))
+                    locked.handoff_expires_at = now + handoff_lifetime()
+                    locked.save(update_fields=["handoff_code", "handoff_expires_at", "updated_at"])
+        except IntegrityError:
+            continue  # the code is held by another draft (live or expired): draw again
+        draft.handoff_code, draft.handoff_expires_at = locked.handoff_code, locked.handoff_expires_at
+        return locked.handoff_code
+    raise RuntimeError("no free handoff code after 20 draws")
+
+
+def draft_by_handoff_code(code: str, *, include_expired: bool = False) -> Draft | None:
+    """The unsubmitted draft holding `code` (as typed: see normalise_handoff_code), or None.
+    A used code is forgotten, so it finds nothing; an expired one only with include_expired
+    (staff are told it expired rather than that it does not exist)."""
+    code = normalise_handoff_code(code)
+    if len(code) != HANDOFF_CODE_LENGTH or any(char not in HANDOFF_ALPHABET for char in code):
+        return None
+    drafts = Draft.objects.select_related("form_version__definition__procedure__section").filter(
+        handoff_code=code, submission__isnull=True
+    )
+    if not include_expired:
+        drafts = drafts.filter(handoff_expires_at__gt=timezone.now())
+    return drafts.first()
+
+
+def handoff_expired(draft: Draft) -> bool:
+    return draft.handoff_expires_at is None or draft.handoff_expires_at <= timezone.now()
+
+
+def _counter_owner(staff) -> str:
+    return f"{COUNTER_OWNER_PREFIX}{staff.pk}"
+
+
+def is_counter_draft(draft: Draft) -> bool:
+    return draft.owner_secret_hash.startswith(COUNTER_OWNER_PREFIX)
+
+
+def start_counter_draft(version: FormVersion, staff) -> Draft:
+    """A new draft that a staff member fills for a walk-in resident (no browser owns it)."""
+    return Draft.objects.create(
+        form_version=version, expires_at=timezone.now() + draft_lifetime(), owner_secret_hash=_counter_owner(staff)
+    )
+
+
+@transaction.atomic
+def claim_handoff(draft: Draft, staff) -> Draft | None:
+    """Hand the draft over to the counter: the code stops working and the resident's
+    browser no longer owns the draft. None when the code was used, expired or the draft
+    submitted in the meantime (another counter, a double scan)."""
+    locked = Draft.objects.select_for_update().get(pk=draft.pk)
+    if (
+        not locked.handoff_code or locked.handoff_code != draft.handoff_code or handoff_expired(locked)
+        or Submission.objects.filter(draft=locked).exists()
+    ):
+        return None
+    locked.handoff_code = None
+    locked.handoff_expires_at = None
+    locked.owner_secret_hash = _counter_owner(staff)
+    locked.expires_at = max(locked.expires_at, timezone.now() + draft_lifetime())
+    locked.save(update_fields=["handoff_code", "handoff_expires_at", "owner_secret_hash", "expires_at", "updated_at"])
+    return locked
+
+
+# --- 差戻し: the applicant's side of a correction request -----------------------------------
+#
+# Staff name the fields to fix (backoffice.services.request_correction); the e-mailed link
+# opens a page with only those fields. Everything else is taken from the draft's raw inputs
+# (kept after submission), so whatever the browser posts for other fields changes nothing.
+# The merged inputs run through the same FormRun as the first submission: the new version
+# is computed exactly like the first one.
+
+
+def open_correction(token: str) -> CorrectionRequest | None:
+    """The correction a link opens: unresolved, not expired, application still 差戻し."""
+    correction = _correction_by_token(token)
+    if (
+        correction is None
+        or correction.resolved_at is not None
+        or correction.expires_at <= timezone.now()
+        or correction.submission.status != Submission.Status.RETURNED
+    ):
+        return None
+    return correction
+
+
+def used_correction(token: str) -> CorrectionRequest | None:
+    """The correction a link opened once it has been resubmitted (for its done page)."""
+    correction = _correction_by_token(token)
+    return correction if correction is not None and correction.resolved_at is not None else None
+
+
+def _correction_by_token(token: str) -> CorrectionRequest | None:
+    if not token or len(token) > 100:
+        return None
+    return (
+        CorrectionRequest.objects.select_related(
+            "submission", "submission__procedure", "submission__section", "submission__form_version", "submission__draft"
+        )
+        .filter(token_hash=_hash(token))
+        .first()
+    )
+
+
+def correction_keys(correction: CorrectionRequest) -> set[str]:
+    """Top-level field keys the applicant may change (a group or file field counts whole)."""
+    return {item["path"] for item in correction.fields if item.get("path")}
+
+
+def input_field_key(name: str) -> str:
+    """The top-level field key an input name belongs to (`children-0-school` → `children`),
+    split the same way as forms.engine.raw_from_post."""
+    return name.split("__", 1)[0].split("-", 1)[0]
+
+
+def correction_steps(correction: CorrectionRequest) -> list[Step]:
+    """The form's steps that hold requested fields, each cut down to those fields."""
+    keys = correction_keys(correction)
+    steps = []
+    for step in correction.submission.form_version.parsed().steps:
+        chosen = [f for f in step.fields if f.key in keys]
+        if chosen:
+            steps.append(Step(step.key, step.title, chosen, step.show_if, step.description))
+    return steps
+
+
+def raw_from_answers(schema, answers: dict) -> dict:
+    """Raw inputs (by step) that reproduce stored answers: for a submission without a draft."""
+    from tenohira.forms.fields import FIELD_TYPES
+
+    raw_by_step: dict[str, dict] = {}
+    for step in schema.steps:
+        raw: dict = {}
+        for fld in step.fields:
+            kind = FIELD_TYPES[fld.type]
+            if kind.has_value and fld.type != "computed" and fld.key in answers:
+                raw.update(kind.to_raw(fld, answers[fld.key], fld.key))
+        raw_by_step[step.key] = raw
+    return raw_by_step
+
+
+def _current_raw(submission: Submission) -> dict:
+    if submission.draft is not None and submission.draft.raw:
+        return {key: {name: list(values) for name, values in raw.items()} for key, raw in submission.draft.raw.items()}
+    return raw_from_answers(submission.form_version.parsed(), submission.answers)
+
+
+def correction_attachments(submission: Submission) -> dict[str, Attachment]:
+    """Files the correction page may show or keep: the draft's and the submission's own."""
+    from django.db.models import Q
+
+    where = Q(submission=submission)
+    if submission.draft_id:
+        where |= Q(draft_id=submission.draft_id)
+    return {a.token: a for a in Attachment.objects.filter(where)}
+
+
+@dataclass
+class CorrectionInput:
+    """What a correction page holds: the requested fields' inputs merged into the rest."""
+
+    raw: dict  # step key → raw inputs of every field (requested ones as typed now)
+    updates: dict  # step key → raw inputs of the requested fields only (what resubmit takes)
+    run: FormRun
+    problems: list[tuple[str, str]]  # refused uploads: (input name, message)
+
+
+def correction_form(correction: CorrectionRequest) -> CorrectionInput:
+    """The page as first opened: the current answers, nothing changed yet."""
+    submission = correction.submission
+    raw = _current_raw(submission)
+    keys = correction_keys(correction)
+    updates = {
+        step.key: {n: v for n, v in raw.get(step.key, {}).items() if input_field_key(n) in keys}
+        for step in correction_steps(correction)
+    }
+    return CorrectionInput(raw, updates, FormRun(submission.form_version.parsed(), raw), [])
+
+
+@transaction.atomic
+def stage_correction(correction: CorrectionRequest, raw_updates: dict, uploads: dict, removals: list[str]) -> CorrectionInput:
+    """Merge what the applicant posted for the requested fields into the current inputs.
+
+    Inputs of other fields are dropped. Files go through the same checks as save_step and
+    are stored for the draft (linked to the submission only when resubmitted); a posted
+    file token counts only if it is one of this application's own files. Nothing else is
+    written: the submission and the draft's inputs change only on resubmit.
+    """
+    submission = correction.submission
+    schema = submission.form_version.parsed()
+    fields = schema.field_map()
+    keys = correction_keys(correction)
+    steps = correction_steps(correction)
+    step_of = {f.key: step.key for step in steps for f in step.fields}
+    updates: dict[str, dict] = {}
+    for step in steps:
+        posted = raw_updates.get(step.key) or {}
+        updates[step.key] = {
+            name: [str(v)[:5000] for v in values] for name, values in posted.items() if input_field_key(name) in keys
+        }
+    owned = set(correction_attachments(submission))
+    problems: list[tuple[str, str]] = []
+    for name, upload_list in uploads.items():
+        field = _file_field(fields, name)
+        if field is None or input_field_key(name) not in keys:
+            continue
+        for upload in upload_list:
+            try:
+                stored = files.accept_upload(
+                    upload,
+                    accept=field.option("accept", ["jpeg", "png", "heic", "pdf"]),
+                    max_size_mb=field.option("max_size_mb", 10),
+                    label=field.label,
+                )
+            except files.AttachmentRejected as exc:
+                problems.append((name, str(exc)))
+                continue
+            Attachment.objects.create(
+                token=stored.token, draft=_draft_for(submission), field_path=name, stored_name=stored.stored_name,
+                original_name=stored.original_name, content_type=stored.content_type, size=stored.size,
+                sha256=stored.sha256, scan=stored.scan,
+            )
+            owned.add(stored.token)
+            updates[step_of[input_field_key(name)]].setdefault(name, []).append(stored.token)
+    removed = set(removals)
+    if removed and submission.draft_id:
+        # Only files never submitted are deleted; a file of an earlier version stays with it.
+        for attachment in Attachment.objects.filter(draft_id=submission.draft_id, token__in=removed, submission__isnull=True):
+            files.delete_stored(attachment.stored_name)
+            attachment.delete()
+            owned.discard(attachment.token)
+    for raw in updates.values():
+        for name in list(raw):
+            if _file_field(fields, name) is not None:
+                tokens = [t for t in raw[name] if t in owned and t not in removed]
+                raw[name] = list(dict.fromkeys(tokens))
+    merged = _current_raw(submission)
+    for step_key, raw in updates.items():
+        kept = {n: v for n, v in merged.get(step_key, {}).items() if input_field_key(n) not in keys}
+        merged[step_key] = {**kept, **raw}
+    return CorrectionInput(merged, updates, FormRun(schema, merged), problems)
+
+
+def _draft_for(submission: Submission) -> Draft:
+    """The submission's draft; one is made from the answers if it has none (new files
+    belong to a draft until they are resubmitted)."""
+    if submission.draft is None:
+        draft = Draft.objects.create(
+            form_version=submission.form_version, raw=raw_from_answers(submission.form_version.parsed(), submission.answers),
+            owner_secret_hash=_hash(secrets.token_urlsafe(32)), expires_at=timezone.now() + draft_lifetime(),
+        )
+        Submission.objects.filter(pk=submission.pk, draft__isnull=True).update(draft=draft)
+        submission.draft = draft
+    return submission.draft
+
+
+def correction_problems(correction: CorrectionRequest, run: FormRun) -> list[tuple[str, str]]:
+    """What stops a resubmission: problems of the requested fields as (input prefix,
+    message); a problem elsewhere (a changed answer made another question necessary)
+    comes as ("", message), since the applicant cannot change that field here."""
+    keys = correction_keys(correction)
+    named = [
+        (prefix, problem.message)
+        for step in run.visible
+        for prefix, problem in run.outcomes[step.key].problems.items()
+        if input_field_key(prefix) in keys
+    ]
+    if not named and not run.complete:
+        section = correction.submission.section.name
+        named.append(("", f"修正した内容では、ほかの項目にも入力が必要になりました。このページでは直せないため、{section}にお問い合わせください。"))
+    return named
+
+
+class CorrectionClosed(Exception):
+    """The correction can no longer be resubmitted (withdrawn, expired); message for the applicant."""
+
+
+def resubmit(
+    correction: CorrectionRequest, raw_updates: dict, uploads: dict, removals: list[str], *, comment: str = ""
+) -> tuple[Submission | None, list[tuple[str, str]]]:
+    """再提出: store the corrected answers as a new version and move 差戻し → 再提出.
+
+    Returns (submission, []) on success, also when this correction was already resubmitted
+    (a second tap, a replayed POST: no second version); (None, problems) otherwise.
+    """
+    correction.refresh_from_db(fields=["resolved_at"])
+    if correction.resolved_at is not None:
+        return Submission.objects.get(pk=correction.submission_id), []
+    staged = stage_correction(correction, raw_updates, uploads, removals)
+    problems = staged.problems + correction_problems(correction, staged.run)
+    if problems:
+        return None, problems
+    try:
+        return _store_resubmission(correction, staged, comment.strip()[:2000]), []
+    except CorrectionClosed as exc:
+        return None, [("", str(exc))]
+
+
+def _store_resubmission(correction: CorrectionRequest, staged: CorrectionInput, comment: str) -> Submission:
+    from tenohira.backoffice.services import record_event
+
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().select_related("procedure").get(pk=correction.submission_id)
+        now = timezone.now()
+        # Claimed with a conditional update, so two racing POSTs make one version only,
+        # on databases with and without row locks.
+        if not CorrectionRequest.objects.filter(pk=correction.pk, resolved_at__isnull=True).update(resolved_at=now):
+            return submission
+        correction.resolved_at = now
+        if submission.status != Submission.Status.RETURNED:
+            raise CorrectionClosed(f"この申請は「{submission.get_status_display()}」のため、修正できません。")
+        if correction.expires_at <= now:
+            raise CorrectionClosed("修正の期限が過ぎています。担当課にお問い合わせください。")
+        run = staged.run
+        summary = [{"title": row["step"].title, "items": row["items"]} for row in run.summary()]
+        number = submission.version + 1
+        SubmissionVersion.objects.create(
+            submission=submission, number=number, answers=run.answers, summary=summary, created_at=now
+        )
+        name, name_search = applicant_of(run)
+        submission.answers = run.answers
+        submission.summary = summary
+        submission.version = number
+        submission.applicant_name = name
+        submission.applicant_search = name_search
+        submission.email = contact_email(run) or submission.email
+        submission.save(update_fields=["answers", "summary", "version", "applicant_name", "applicant_search", "email"])
+        draft = _draft_for(submission)
+        tokens = _attachment_tokens(run)
+        Attachment.objects.filter(draft=draft, token__in=tokens, submission__isnull=True).update(submission=submission)
+        # Files uploaded on this page and then left out have no use any more (files that
+        # the inputs still name, e.g. of a question now hidden, are kept like on a draft).
+        named = {value for raw in staged.raw.values() for values in raw.values() for value in values}
+        leftovers = [
+            a for a in draft.attachments.filter(submission__isnull=True).exclude(token__in=tokens)
+            if a.token not in named
+        ]
+        for attachment in leftovers:
+            attachment.delete()
+        stored = [a.stored_name for a in leftovers]
+        transaction.on_commit(lambda: [files.delete_stored(n) for n in stored])
+        draft.raw = staged.raw
+        draft.save(update_fields=["raw", "updated_at"])
+        record_event(submission, Submission.Status.RESUBMITTED, actor=None, actor_label="申請者", comment=comment)
+        _enqueue_resubmitted(submission, correction)
+        return submission
+
+
+def _enqueue_resubmitted(submission: Submission, correction: CorrectionRequest) -> None:
+    if not submission.email:
+        return
+    lines = [
+        f"{settings.MUNICIPALITY_NAME}です。修正した申請を受け付けました（再提出）。",
+        "",
+        f"手続き: {submission.procedure.name}",
+        f"受付番号: {submission.receipt_number}",
+        f"再提出日時: {local(correction.resolved_at):%Y年%m月%d日 %H:%M}",
+        "修正した項目: " + "、".join(item.get("label", "") for item in correction.fields),
+        "",
+        "担当課が内容を確認します。申請の状況は、受付番号と確認コードで次のページから確かめられます。",
+        f"{settings.SITE_URL.rstrip('/')}/status/",
+        "",
+        "このメールは送信専用です。お問い合わせは担当課へお願いします。",
+    ]
+    outbox.enqueue(
+        kind="submission_resubmitted", to=submission.email,
+        subject=f"【{settings.MUNICIPALITY_NAME}】修正した申請を受け付けました（受付番号 {submission.receipt_number}）",
+        body="\n".join(lines), reference=submission.receipt_number,
+    )
+
+
+# --- 取下げ and the status page's history ----------------------------------------------------
+
+
+class WithdrawRefused(Exception):
+    """The application cannot be withdrawn in its state; the message is for the applicant."""
+
+
+def withdraw(receipt_number: str, secret: str, *, comment: str = "") -> Submission | None:
+    """取下げ by the applicant, who proves it with the receipt number and status secret.
+
+    None when the number and secret do not match. Withdrawing twice is harmless (the
+    second call returns the withdrawn application); other states raise WithdrawRefused."""
+    from tenohira.backoffice.services import record_event
+    from tenohira.backoffice.workflow import WITHDRAWABLE
+
+    found = find_submission(receipt_number, secret) if receipt_number and secret else None
+    if found is None:
+        return None
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().select_related("procedure").get(pk=found.pk)
+        if submission.status == Submission.Status.WITHDRAWN:
+            return submission
+        if submission.status not in WITHDRAWABLE:
+            raise WithdrawRefused(
+                f"この申請は「{submission.get_status_display()}」のため、取り下げられません。担当課にお問い合わせください。"
+            )
+        record_event(submission, Submission.Status.WITHDRAWN, actor=None, actor_label="申請者",
+                     comment=comment.strip()[:2000])
+        if submission.email:
+            outbox.enqueue(
+                kind="submission_withdrawn", to=submission.email,
+                subject=f"【{settings.MUNICIPALITY_NAME}】申請を取り下げました（受付番号 {submission.receipt_number}）",
+                body="\n".join([
+                    f"{settings.MUNICIPALITY_NAME}です。次の申請の取下げを受け付けました。",
+                    "",
+                    f"手続き: {submission.procedure.name}",
+                    f"受付番号: {submission.receipt_number}",
+                    f"取下げ日時: {local(submission.status_changed_at):%Y年%m月%d日 %H:%M}",
+                    "",
+                    "心当たりがない場合は、担当課へご連絡ください。",
+                    "このメールは送信専用です。",
+                ]),
+                reference=submission.receipt_number,
+            )
+        return submission
+
+
+def can_withdraw(submission: Submission) -> bool:
+    from tenohira.backoffice.workflow import WITHDRAWABLE
+
+    return submission.status in WITHDRAWABLE
+
+
+# Staff comments the applicant sees: the reasons of 差戻し, 却下 and 承認. Other comments
+# (e.g. when staff start a review) are notes between staff.
+COMMENTED_STATUSES = {Submission.Status.RETURNED, Submission.Status.REJECTED, Submission.Status.APPROVED}
+
+
+def public_history(submission: Submission) -> list[dict]:
+    """The history as the applicant sees it: when, which state, by whom, the reason.
+
+    Staff are never named: a staff member's step shows the section that handles the
+    application."""
+    rows = []
+    for event in submission.events.order_by("at", "id"):
+        if event.actor_id is None or event.actor_label == "窓口":
+            who = event.actor_label
+        else:
+            who = submission.section.name
+        rows.append({
+            "at": event.at, "status": event.to_label, "who": who,
+            "comment": event.comment if event.to_status in COMMENTED_STATUSES else "",
+        })
+    return rows
+
+
+def pending_correction(submission: Submission) -> CorrectionRequest | None:
+    """The correction request the applicant still has to answer, if any."""
+    if submission.status != Submission.Status.RETURNED:
+        return None
+    return submission.corrections.filter(resolved_at__isnull=True, expires_at__gt=timezone.now()).first()

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from tenohira.applications import selectors, services
@@ -22,6 +23,7 @@ from tenohira.forms.engine import raw_from_post
 from tenohira.forms.rendering import bind_step, error_summary
 
 OWNER_COOKIE = "tnh_draft"
+STATUS_CODE_COOKIE = "tnh_status"
 
 
 def _draft_path(draft) -> str:
@@ -112,6 +114,8 @@ def step(request, public_id, step_key: str):
         raw = draft.raw.get(current.key, {})
         if action == "save_later":
             return HttpResponseRedirect(reverse("applications:save", args=[draft.public_id]))
+        if action == "handoff":  # 窓口で続ける: what was typed here is kept, then the code
+            return HttpResponseRedirect(reverse("applications:handoff", args=[draft.public_id]))
         if action == "continue":
             outcome = run.outcomes.get(current.key)
             if outcome is not None and outcome.ok and not upload_problems:
@@ -146,28 +150,43 @@ def step(request, public_id, step_key: str):
 
 @require_http_methods(["GET", "POST"])
 def check(request, public_id):
+    if request.method == "POST":
+        return _submit(request, public_id)
     draft, owner = _owned_draft(request, public_id)
     if not owner:
         return _not_owner(request, draft)
-    if hasattr(draft, "submission") and request.method == "GET":
+    if hasattr(draft, "submission"):
         return HttpResponseRedirect(reverse("applications:done", args=[draft.public_id]))
     run = services.run_of(draft)
     pending = run.first_incomplete()
     if pending is not None:
         return HttpResponseRedirect(reverse("applications:step", args=[draft.public_id, pending.key]))
-    if request.method == "POST":
-        try:
-            submission, secret = services.submit(draft)
-        except services.NotReady as exc:
-            return HttpResponseRedirect(reverse("applications:step", args=[draft.public_id, exc.step.key]))
-        if secret:
-            request.session[f"status_secret:{submission.receipt_number}"] = secret
-        return HttpResponseRedirect(reverse("applications:done", args=[draft.public_id]))
     return render(
         request, "applications/check.html",
         {"draft": draft, "schema": run.schema, "summary": run.summary(),
          "procedure": draft.form_version.definition.procedure},
     )
+
+
+def _submit(request, public_id):
+    """The submit button. services.submit re-reads the draft under a lock and decides
+    everything there (complete? already submitted?), so nothing is computed twice here."""
+    draft = selectors.get_draft(public_id, related=False)
+    if not services.owns(draft, request.COOKIES.get(OWNER_COOKIE)):
+        return _not_owner(request, selectors.get_draft(public_id))
+    try:
+        submission, secret = services.submit(draft)
+    except services.NotReady as exc:
+        return HttpResponseRedirect(reverse("applications:step", args=[draft.public_id, exc.step.key]))
+    response = HttpResponseRedirect(reverse("applications:done", args=[draft.public_id]))
+    if secret:
+        # Shown once on the next page; a signed cookie on the draft's path, so the
+        # submission writes no session row.
+        response.set_signed_cookie(
+            STATUS_CODE_COOKIE, secret, salt=STATUS_CODE_COOKIE, max_age=3600, path=_draft_path(draft),
+            httponly=True, samesite="Lax", secure=settings.SESSION_COOKIE_SECURE,
+        )
+    return response
 
 
 def done(request, public_id):
@@ -177,7 +196,7 @@ def done(request, public_id):
     submission = getattr(draft, "submission", None)
     if submission is None:
         return HttpResponseRedirect(reverse("applications:check", args=[draft.public_id]))
-    secret = request.session.get(f"status_secret:{submission.receipt_number}")
+    secret = request.get_signed_cookie(STATUS_CODE_COOKIE, default=None, salt=STATUS_CODE_COOKIE)
     return render(request, "applications/done.html", {"draft": draft, "submission": submission, "secret": secret})
 
 
@@ -238,6 +257,7 @@ def resume(request, token: str):
     return _set_owner(HttpResponseRedirect(url), draft, secret)
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def status(request):
     context = {"receipt_number": "", "error": ""}
@@ -261,6 +281,7 @@ def status(request):
             context["error"] = "受付番号または確認コードが正しくありません。メールに記載された番号とコードを確かめてください。"
             return render(request, "applications/status.html", context, status=400)
         context["submission"] = submission
+        context.update(_status_details(submission, secret))
     return render(request, "applications/status.html", context)
 
 
@@ -275,3 +296,203 @@ def postal_code_api(request, code: str):
         return JsonResponse({"error": f"郵便番号「{normalised}」は見つかりません。"}, status=404)
     return JsonResponse({"postal_code": normalised, **found})
 
+
+
+# --- 差戻し: the applicant corrects the fields staff named ----------------------------------
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def correction(request, token: str):
+    correction = services.open_correction(token)
+    if correction is None:
+        if request.method == "POST" and services.used_correction(token) is not None:
+            # A second tap or a replayed POST after the resubmission: nothing more happens.
+            return HttpResponseRedirect(reverse("applications:correction_done", args=[token]))
+        return render(request, "applications/correction_invalid.html", status=404)
+    submission = correction.submission
+    steps = services.correction_steps(correction)
+    comment = ""
+    show_errors = False
+    general: list[str] = []
+    if request.method == "POST":
+        action = request.POST.get("action", "resubmit")
+        comment = request.POST.get("comment", "")[:2000]
+        raw_updates = {step.key: raw_from_post(request.POST, step) for step in steps}
+        removals = [action.split(":", 1)[1]] if action.startswith("remove_file:") else []
+        edit_problem = _correction_edit(correction, steps, raw_updates, action)
+        uploads = {name: request.FILES.getlist(name) for name in request.FILES}
+        staged = services.stage_correction(correction, raw_updates, uploads, removals)
+        if edit_problem:
+            staged.problems.append(edit_problem)
+        if action == "resubmit":
+            if not staged.problems:
+                done, problems = services.resubmit(correction, staged.updates, {}, [], comment=comment)
+                if done is not None:
+                    return HttpResponseRedirect(reverse("applications:correction_done", args=[token]))
+                general = [message for name, message in problems if not name]
+            show_errors = True
+    else:
+        staged = services.correction_form(correction)
+
+    attachments = services.correction_attachments(submission)
+    visible = {step.key for step in staged.run.visible}
+    sections, bound_all = [], []
+    for step in steps:
+        if step.key not in visible:
+            continue
+        outcome = staged.run.outcomes.get(step.key) if show_errors else None
+        bound = bind_step(staged.run, step, staged.raw.get(step.key, {}), outcome, attachments)
+        if bound:
+            sections.append({"step": step, "fields": bound})
+            bound_all += bound
+    shown = {b.field.key for b in bound_all}
+    errors = error_summary(bound_all, staged.problems) if (show_errors or staged.problems) else []
+    errors += [{"anchor": "correction-request", "message": message} for message in general]
+    return render(
+        request,
+        "applications/correction.html",
+        {
+            "correction": correction, "submission": submission, "schema": staged.run.schema,
+            "sections": sections, "errors": errors, "extra_errors": dict(staged.problems), "comment": comment,
+            "not_shown": [item for item in correction.fields if item.get("path") not in shown],
+        },
+        status=400 if errors and request.method == "POST" else 200,
+    )
+
+
+def _correction_edit(correction, steps, raw_updates: dict, action: str) -> tuple[str, str] | None:
+    """The no-JavaScript buttons of the requested fields: add or remove a group row, fill
+    an address from its postal code. Buttons of other fields are ignored."""
+    if ":" not in action or action.startswith("remove_file:"):
+        return None
+    kind, _, rest = action.partition(":")
+    prefix = rest.split(":", 1)[0]
+    key = services.input_field_key(prefix)
+    step = next((s for s in steps if any(f.key == key for f in s.fields)), None)
+    if step is None:
+        return None
+    raw = raw_updates[step.key]
+    field = next(f for f in step.fields if f.key == key)
+    if kind == "add" and field.type == "group" and prefix == key:
+        editing.add_row(raw, field, prefix)
+    elif kind == "remove" and field.type == "group" and prefix == key:
+        index = rest.split(":", 1)[1] if ":" in rest else ""
+        if index.isdigit():
+            editing.remove_row(raw, field, prefix, int(index))
+    elif kind == "lookup":
+        problem = editing.fill_address(raw, prefix)
+        if problem:
+            return f"{prefix}__postal_code", problem
+    return None
+
+
+def correction_done(request, token: str):
+    correction = services.used_correction(token)
+    if correction is None:
+        return render(request, "applications/correction_invalid.html", status=404)
+    return render(request, "applications/correction_done.html",
+                  {"correction": correction, "submission": correction.submission})
+
+
+# --- 取下げ ------------------------------------------------------------------------------------
+
+
+def _lookup_inputs(request) -> tuple[str, str]:
+    from tenohira.applications.receipts import normalise_secret
+    from tenohira.core.text import fold_width
+
+    number = fold_width(request.POST.get("receipt_number", "")).strip().upper()
+    return number, normalise_secret(request.POST.get("secret", ""))
+
+
+def _lookup_allowed(request, number: str) -> bool:
+    """The status page's limits, shared with it: withdrawing is no way round them."""
+    address = request.META.get("REMOTE_ADDR", "")
+    limit = settings.STATUS_LOOKUP_LIMIT_PER_HOUR
+    return hit(f"status-ip:{address}", limit=limit, window=dt.timedelta(hours=1)) and hit(
+        f"status-no:{number}", limit=limit, window=dt.timedelta(hours=1)
+    )
+
+
+def _status_details(submission, secret: str) -> dict:
+    """What the status page shows after a lookup, besides the facts: history, the open
+    correction, and the withdraw button (which posts the number and secret again)."""
+    return {
+        "history": services.public_history(submission),
+        "pending_correction": services.pending_correction(submission),
+        "can_withdraw": services.can_withdraw(submission),
+        "secret": secret,
+    }
+
+
+@never_cache
+@require_http_methods(["POST"])
+def withdraw(request):
+    number, secret = _lookup_inputs(request)
+    context = {"receipt_number": number, "error": ""}
+    if not _lookup_allowed(request, number):
+        context["error"] = "確認の回数が多すぎます。1時間ほど待ってからお試しください。"
+        return render(request, "applications/status.html", context, status=429)
+    submission = services.find_submission(number, secret) if number and secret else None
+    if submission is None:
+        context["error"] = "受付番号または確認コードが正しくありません。メールに記載された番号とコードを確かめてください。"
+        return render(request, "applications/status.html", context, status=400)
+    if request.POST.get("action") == "withdraw":
+        try:
+            submission = services.withdraw(number, secret, comment=request.POST.get("comment", ""))
+        except services.WithdrawRefused as exc:
+            return _withdraw_refused(request, submission, secret, str(exc))
+        return render(request, "applications/withdraw_done.html", {"submission": submission})
+    if submission.status == submission.Status.WITHDRAWN:
+        return render(request, "applications/withdraw_done.html", {"submission": submission})
+    if not services.can_withdraw(submission):
+        return _withdraw_refused(
+            request, submission, secret,
+            f"この申請は「{submission.get_status_display()}」のため、取り下げられません。担当課にお問い合わせください。",
+        )
+    return render(request, "applications/withdraw_confirm.html", {"submission": submission, "secret": secret})
+
+
+def _withdraw_refused(request, submission, secret: str, message: str):
+    context = {"receipt_number": submission.receipt_number, "submission": submission, "withdraw_error": message,
+               **_status_details(submission, secret)}
+    return render(request, "applications/status.html", context, status=409)
+
+
+def handoff(request, public_id):
+    """書かない窓口: the short code and QR code a resident shows at the counter, where staff
+    open this draft, check it with the resident and submit it. Issued on first view and
+    shown again while valid (HANDOFF_MINUTES); a reload after expiry shows a new one."""
+    draft, owner = _owned_draft(request, public_id)
+    if not owner:
+        return _not_owner(request, draft)
+    if hasattr(draft, "submission"):
+        return HttpResponseRedirect(reverse("applications:done", args=[draft.public_id]))
+    import segno
+    from django.utils.safestring import mark_safe
+
+    code = services.issue_handoff_code(draft)
+    staff_url = settings.STAFF_SITE_URL.rstrip("/") + reverse("backoffice:counter_handoff_open", args=[code])
+    label = f"窓口の職員が読み取るQRコード（コード {services.format_handoff_code(code)}）"
+    svg = segno.make(staff_url, error="m").svg_inline(
+        scale=1, border=4, omitsize=True, light="#fff", svgclass="qr-code", title=label
+    )
+    # segno escapes the title; the URL holds only the code's alphabet. role="img" makes the
+    # title the SVG's accessible name.
+    svg = svg.replace("<svg ", '<svg role="img" focusable="false" ', 1)
+    run = services.run_of(draft)
+    pending = run.first_incomplete()
+    back_url = (
+        reverse("applications:step", args=[draft.public_id, pending.key]) if pending
+        else reverse("applications:check", args=[draft.public_id])
+    )
+    return render(
+        request, "applications/handoff.html",
+        {
+            "draft": draft, "schema": run.schema, "code": code, "code_parts": (code[:4], code[4:]),
+            "expires_at": draft.handoff_expires_at, "minutes": settings.HANDOFF_MINUTES,
+            "qr_svg": mark_safe(svg),  # noqa: S308 (generated by segno from our own URL)
+            "back_url": back_url, "complete": pending is None,
+        },
+    )

@@ -8,6 +8,8 @@ from django.utils.translation import gettext_lazy as _
 
 from tenohira.forms.schema import FormSchema, SchemaError, parse
 
+_PUBLISHED_SCHEMAS: dict[int, FormSchema] = {}
+
 
 class FormDefinition(models.Model):
     """The online form of one procedure (its versions hold the schema)."""
@@ -65,7 +67,15 @@ class FormVersion(models.Model):
     def parsed(self) -> FormSchema:
         cached = getattr(self, "_parsed", None)
         if cached is None:
-            cached = self._parsed = parse(self.schema)
+            if self.status == self.Status.PUBLISHED and self.pk:
+                # A published version never changes, so its parsed form is shared by
+                # every request of the process.
+                cached = _PUBLISHED_SCHEMAS.get(self.pk)
+                if cached is None or cached.raw != self.schema:
+                    cached = _PUBLISHED_SCHEMAS[self.pk] = parse(self.schema)
+            else:
+                cached = parse(self.schema)
+            self._parsed = cached
         return cached
 
     def clean(self) -> None:
