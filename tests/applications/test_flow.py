@@ -337,7 +337,7 @@ def test_hkc_with_two_children_and_an_attachment(hkc_form, flow, browser, django
     for text in ("山田 花子（ヤマダ ハナコ）", "母", "〒963-8601 福島県郡山市", "1-23-7", "090-1234-5678",
                  "Hanako@example.jp", "お子さん1 氏名", "山田 一郎（ヤマダ イチロウ）", "平成28年5月10日",
                  "お子さん2 氏名", "山田 さくら（ヤマダ サクラ）", "令和元年9月1日", "みなみ児童クラブ",
-                 "株式会社サンプル商事 駅前店", "5日", "1ファイル", "同意する"):
+                 "株式会社サンプル商事 駅前店", "5日", "shuro_shomei.jpg", "同意する"):
         assert text in html, text
 
     # 6. submit: the done page shows the receipt number, the e-mail repeats it.

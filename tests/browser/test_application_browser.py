@@ -358,7 +358,7 @@ class Resident:
         expect(main).to_contain_text("ヤマダ ユイナ")
         expect(main).to_contain_text("山田 花子（ヤマダ ハナコ）")
         expect(main).to_contain_text("〒963-8601 福島県郡山市朝日")
-        expect(main).to_contain_text("就労証明書1ファイル")
+        expect(main).to_contain_text("就労証明書就労証明書.jpg")  # the file is named, not just counted
         expect(main).to_contain_text(EMPLOYER)
         expect(main).to_contain_text("2016年5月10日")
         # The change link names its section for screen readers (変更: 入所を希望するお子さん).

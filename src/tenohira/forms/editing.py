@@ -49,4 +49,6 @@ def fill_address(raw: Raw, prefix: str) -> str | None:
     raw[f"{prefix}__postal_code"] = [code]
     for part in ("prefecture", "city", "town"):
         raw[f"{prefix}__{part}"] = [found[part]]
+    if found["street"] and not first(raw, f"{prefix}__street").strip():
+        raw[f"{prefix}__street"] = [found["street"]]
     return None

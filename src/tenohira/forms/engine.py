@@ -100,8 +100,9 @@ def _required_message(fld: Field) -> str:
 class FormRun:
     """A form schema applied to the raw inputs of every step."""
 
-    def __init__(self, schema: FormSchema, raw_by_step: dict[str, Raw]):
+    def __init__(self, schema: FormSchema, raw_by_step: dict[str, Raw], file_names: dict[str, str] | None = None):
         self.schema = schema
+        self.file_names = file_names or {}  # attachment token → original file name
         self.raw_by_step = raw_by_step
         self.fields = schema.field_map()
         self.answers: dict[str, Any] = {}
@@ -156,12 +157,18 @@ class FormRun:
                             if child.key in row:
                                 items.append({
                                     "label": f"{fld.option('row_label', fld.label)}{index} {child.label}",
-                                    "value": display(child, row[child.key]),
+                                    "value": self._display(child, row[child.key]),
                                 })
                 else:
-                    items.append({"label": fld.label, "value": display(fld, value)})
+                    items.append({"label": fld.label, "value": self._display(fld, value)})
             rows.append({"step": step, "items": items})
         return rows
+
+
+    def _display(self, fld: Field, value: Any) -> str:
+        if fld.type == "file" and value and all(token in self.file_names for token in value):
+            return "、".join(self.file_names[token] for token in value)
+        return display(fld, value)
 
 
 def display(fld: Field, value: Any) -> str:

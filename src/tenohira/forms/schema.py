@@ -90,6 +90,10 @@ class FormSchema:
                 found[f"{f.key}.{child.key}"] = child
         return found
 
+    @property
+    def has_files(self) -> bool:
+        return any(f.type == "file" or any(c.type == "file" for c in f.children) for f in self.all_fields())
+
     def step(self, key: str) -> Step | None:
         return next((s for s in self.steps if s.key == key), None)
 

@@ -63,6 +63,7 @@
             form.querySelector('[name="' + prefix + "__" + part + '"]').value = data[part];
           });
           var street = form.querySelector('[name="' + prefix + '__street"]');
+          if (street && data.street && !street.value) street.value = data.street;
           if (street) street.focus();
         })
         .catch(function () { button.removeAttribute("data-lookup"); button.click(); });
