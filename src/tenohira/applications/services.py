@@ -660,11 +660,11 @@ def _store_resubmission(correction: CorrectionRequest, staged: CorrectionInput, 
         # on databases with and without row locks.
         if not CorrectionRequest.objects.filter(pk=correction.pk, resolved_at__isnull=True).update(resolved_at=now):
             return submission
-        correction.resolved_at = now
         if submission.status != Submission.Status.RETURNED:
             raise CorrectionClosed(f"この申請は「{submission.get_status_display()}」のため、修正できません。")
         if correction.expires_at <= now:
             raise CorrectionClosed("修正の期限が過ぎています。担当課にお問い合わせください。")
+        correction.resolved_at = now
         run = staged.run
         summary = [{"title": row["step"].title, "items": row["items"]} for row in run.summary()]
         number = submission.version + 1

@@ -13,12 +13,16 @@ from tenohira.backoffice.selectors import is_auditor
 ACTIONS = {
     "login": "ログイン",
     "login_failed": "ログイン失敗",
+    "logout": "ログアウト",
+    "password_change": "パスワードの変更",
     "submission_view": "申請の閲覧",
     "attachment_download": "添付ファイルのダウンロード",
     "export": "一括ダウンロード",
     "status_change": "状態の変更",
     "correction_request": "差戻し",
+    "counter_start": "窓口での入力開始",
     "counter_submit": "窓口での受付",
+    "receipt_view": "受付票の表示",
     "receipt_print": "受付票の印刷",
     "handoff_open": "窓口での引き継ぎ",
 }

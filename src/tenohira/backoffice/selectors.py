@@ -122,3 +122,61 @@ def queue(
 
 def _start_of(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+# --- 書かない窓口 (counter entry) ---------------------------------------------------------
+
+COUNTER_ROLES = frozenset({Role.HANDLER, Role.APPROVER})
+
+
+def counter_section_ids(user) -> set[int]:
+    """Sections where `user` may enter applications at the counter (担当 or 決裁者)."""
+    return section_ids(user, COUNTER_ROLES)
+
+
+def counter_procedures(user):
+    """Procedures of the user's counter sections that have a published form, by section."""
+    from tenohira.catalog.models import Procedure
+    from tenohira.forms.models import FormVersion
+
+    return (
+        Procedure.objects.filter(
+            section_id__in=counter_section_ids(user), form__versions__status=FormVersion.Status.PUBLISHED
+        )
+        .select_related("section__department")
+        .distinct()
+        .order_by("section__department__order", "section__order", "section_id", "name")
+    )
+
+
+def counter_draft_for(user, public_id):
+    """A draft being entered at the counter, or 404: it must be a counter draft (started by
+    staff or handed over by the resident's code, never a draft a resident is still typing
+    on their phone) of a procedure in one of the user's counter sections."""
+    from tenohira.applications.models import Draft
+    from tenohira.applications.services import COUNTER_OWNER_PREFIX
+
+    draft = (
+        Draft.objects.select_related("form_version__definition__procedure__section")
+        .filter(
+            public_id=public_id,
+            owner_secret_hash__startswith=COUNTER_OWNER_PREFIX,
+            form_version__definition__procedure__section_id__in=counter_section_ids(user),
+        )
+        .first()
+    )
+    if draft is None:
+        raise Http404("counter draft not found")
+    return draft
+
+
+def handoff_draft_for(user, code: str):
+    """The draft a resident's counter code names, expired or not, if its procedure is in one
+    of the user's counter sections; None otherwise (unknown, used, or another section's:
+    staff cannot learn that a code of another section exists)."""
+    from tenohira.applications.services import draft_by_handoff_code
+
+    draft = draft_by_handoff_code(code, include_expired=True)
+    if draft is None or draft.form_version.definition.procedure.section_id not in counter_section_ids(user):
+        return None
+    return draft

@@ -17,6 +17,7 @@ from tenohira.applications.models import CorrectionRequest, Submission, Submissi
 from tenohira.audit.services import record as audit
 from tenohira.backoffice import selectors, workflow
 from tenohira.core import outbox
+from tenohira.core.fiscal import local
 
 
 class WorkflowError(Exception):
@@ -24,7 +25,11 @@ class WorkflowError(Exception):
 
 
 def staff_label(user) -> str:
-    return (user.get_full_name() or user.username) if user else ""
+    """The staff member's name as Japanese writes it: family name first (get_full_name()
+    would give 「花子 山田」)."""
+    if not user:
+        return ""
+    return f"{user.last_name} {user.first_name}".strip() or user.get_username()
 
 
 def _roles_in(user, submission: Submission) -> set[str]:
@@ -134,7 +139,7 @@ def request_correction(user, receipt_number: str, *, fields: list[dict], message
         "担当からのメッセージ:",
         message.strip(),
         "",
-        f"次のリンクから、該当する項目だけを直して再提出できます（{correction.expires_at:%Y年%m月%d日} まで有効）。",
+        f"次のリンクから、該当する項目だけを直して再提出できます（{local(correction.expires_at):%Y年%m月%d日} まで有効）。",
         link_for(token),
     ]
     _notify(submission, "申請内容の修正のお願い", lines)

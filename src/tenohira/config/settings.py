@@ -60,7 +60,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin with the second factor (django-otp) required: see backoffice.admin_site
+    "tenohira.backoffice.admin_apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -197,6 +198,7 @@ LOGIN_URL = "/staff/login/"
 STAFF_IDLE_TIMEOUT_MINUTES = int(os.environ.get("STAFF_IDLE_TIMEOUT_MINUTES", "30"))
 STAFF_LOCKOUT_FAILURES = int(os.environ.get("STAFF_LOCKOUT_FAILURES", "5"))
 STAFF_LOCKOUT_MINUTES = int(os.environ.get("STAFF_LOCKOUT_MINUTES", "15"))
+STAFF_LOGIN_LIMIT_PER_ADDRESS = int(os.environ.get("STAFF_LOGIN_LIMIT_PER_ADDRESS", "30"))
 OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Tenohira")
 
 # The municipality this installation serves; shown in every page header.
@@ -209,6 +211,11 @@ DRAFT_LIFETIME_DAYS = int(os.environ.get("DRAFT_LIFETIME_DAYS", "30"))
 RESUME_LINK_DAYS = int(os.environ.get("RESUME_LINK_DAYS", "7"))
 RECEIPT_NUMBER_FORMAT = os.environ.get("RECEIPT_NUMBER_FORMAT", "{fiscal_year}-{code}-{sequence:06d}")
 STATUS_LOOKUP_LIMIT_PER_HOUR = int(os.environ.get("STATUS_LOOKUP_LIMIT_PER_HOUR", "20"))
+# 書かない窓口: the short code a resident shows at the counter, and the staff address its
+# QR code opens (staff terminals on LGWAN may reach the back office under another name).
+HANDOFF_MINUTES = int(os.environ.get("HANDOFF_MINUTES", "60"))
+HANDOFF_LOOKUP_LIMIT_PER_HOUR = int(os.environ.get("HANDOFF_LOOKUP_LIMIT_PER_HOUR", "30"))
+STAFF_SITE_URL = os.environ.get("STAFF_SITE_URL", "") or SITE_URL
 # A TrueType Japanese font for the receipt PDF; empty = look in the usual Debian places.
 RECEIPT_FONT_PATH = os.environ.get("RECEIPT_FONT_PATH", "")
 

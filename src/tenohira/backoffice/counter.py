@@ -1,0 +1,163 @@
+"""書かない窓口 (no-writing counter): staff fill the resident's form at the counter.
+
+Two ways in: a staff member starts a new application for a walk-in resident, or opens the
+draft a resident pre-filled on a phone with the short code (or QR code) the phone shows.
+Either way the staff member fills the SAME form (same schema, same field templates and
+validation as the resident's pages) and submits it with channel 窓口; the resident takes
+home a printed receipt.
+
+Every function takes the acting user and checks that they hold 担当 or 決裁者 in the
+procedure's section; reads go through backoffice.selectors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404
+
+from tenohira.applications import services as applications
+from tenohira.applications.models import Channel, Draft, Submission
+from tenohira.applications.selectors import published_form_version
+from tenohira.audit.services import record as audit
+from tenohira.backoffice import selectors
+from tenohira.catalog.models import Procedure
+from tenohira.core.ratelimit import hit
+from tenohira.forms import editing
+from tenohira.forms.engine import FormRun, raw_from_post
+from tenohira.forms.schema import Step
+
+
+def _require_counter_role(user, section_id: int) -> None:
+    if section_id not in selectors.counter_section_ids(user):
+        raise PermissionDenied("この手続きの窓口受付をする権限がありません（担当課の担当・決裁者が行います）。")
+
+
+def section_of(draft: Draft) -> int:
+    return draft.form_version.definition.procedure.section_id
+
+
+@transaction.atomic
+def start(user, procedure_id, *, request=None) -> Draft:
+    """A new counter draft of the procedure's published form, owned by the staff member."""
+    procedure = Procedure.objects.filter(pk=procedure_id).first() if str(procedure_id).isdigit() else None
+    if procedure is None:
+        raise Http404("procedure not found")
+    _require_counter_role(user, procedure.section_id)
+    version = published_form_version(procedure)
+    if version is None:
+        raise Http404("no published form")
+    draft = applications.start_counter_draft(version, user)
+    audit("counter_start", user=user, target=str(draft.public_id), detail={"procedure": procedure.code}, request=request)
+    return draft
+
+
+@dataclass
+class StepResult:
+    run: FormRun
+    action: str
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (input name, message)
+
+
+def save_step(user, draft: Draft, step: Step, post, files) -> StepResult:
+    """Store what staff typed on one step, with the buttons of the resident's pages (add or
+    remove a row, fill the address from the postal code, attach or remove a file)."""
+    _require_counter_role(user, section_of(draft))
+    schema = draft.form_version.parsed()
+    action = post.get("action", "continue")
+    raw = raw_from_post(post, step)
+    removals = [action.split(":", 1)[1]] if action.startswith("remove_file:") else []
+    fields = schema.field_map()
+    problems: list[tuple[str, str]] = []
+    if action.startswith("add:"):
+        prefix = action.split(":", 1)[1]
+        group = fields.get(prefix)
+        if group is not None and group.type == "group":
+            editing.add_row(raw, group, prefix)
+    elif action.startswith("remove:"):
+        _, prefix, index = (action.split(":") + ["", ""])[:3]
+        group = fields.get(prefix)
+        if group is not None and group.type == "group" and index.isdigit():
+            editing.remove_row(raw, group, prefix, int(index))
+    elif action.startswith("lookup:"):
+        prefix = action.split(":", 1)[1]
+        problem = editing.fill_address(raw, prefix)
+        if problem:
+            problems.append((f"{prefix}__postal_code", problem))
+    uploads = {name: files.getlist(name) for name in files}
+    run, upload_problems = applications.save_step(draft, step, raw, uploads, removals)
+    return StepResult(run=run, action=action, problems=problems + upload_problems)
+
+
+def submit(user, draft: Draft, *, request=None) -> tuple[Submission, str | None]:
+    """Submit at the counter (channel 窓口, the staff member as actor in the history).
+    Returns (submission, status secret); the secret is None on a repeated submit.
+    Raises applications.services.NotReady when a step is still incomplete."""
+    _require_counter_role(user, section_of(draft))
+    with transaction.atomic():
+        submission, secret = applications.submit(draft, channel=Channel.COUNTER, actor=user)
+        if secret is not None:
+            audit(
+                "counter_submit", user=user, target=submission.receipt_number,
+                detail={"procedure": submission.procedure.code, "draft": str(draft.public_id)}, request=request,
+            )
+    return submission, secret
+
+
+def receipt_submission(user, receipt_number: str) -> Submission:
+    """The application whose receipt staff print (scoped: 404 outside the user's sections)."""
+    return selectors.get_submission_for(user, receipt_number)
+
+
+def record_receipt(user, submission: Submission, action: str, *, request=None) -> None:
+    """receipt_view (the printable page, which shows the answers) or receipt_print (PDF)."""
+    audit(action, user=user, target=submission.receipt_number, detail={"channel": submission.channel}, request=request)
+
+
+class HandoffProblem(Exception):
+    """The code cannot open a draft; `message` is for the staff member, `status` for HTTP."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+NOT_FOUND = (
+    "このコードの申請は見つかりません。コードを確かめてください（使用済みのコードや、"
+    "ほかの課の手続きのコードは使えません）。"
+)
+EXPIRED = (
+    "このコードは有効期限（発行から{minutes}分）が切れています。申請者のスマートフォンで"
+    "「窓口で続ける」を開き直して、新しいコードを表示してもらってください。"
+)
+TOO_MANY = "コードの照会が多すぎます。しばらく待ってからお試しください（1時間に{limit}回まで）。"
+
+
+def open_handoff(user, code: str, *, request=None) -> Draft:
+    """Open the draft a resident's counter code names: it moves to the counter (the code
+    stops working, the resident's phone no longer edits it) and the opening is audited.
+    Raises HandoffProblem: 429 over the rate limit, 404 unknown, used or another
+    section's code, 410 expired."""
+    limit = settings.HANDOFF_LOOKUP_LIMIT_PER_HOUR
+    if not hit(f"handoff:{user.pk}", limit=limit, window=dt.timedelta(hours=1)):
+        raise HandoffProblem(TOO_MANY.format(limit=limit), 429)
+    draft = selectors.handoff_draft_for(user, code)
+    if draft is None:
+        raise HandoffProblem(NOT_FOUND, 404)
+    if applications.handoff_expired(draft):
+        raise HandoffProblem(EXPIRED.format(minutes=settings.HANDOFF_MINUTES), 410)
+    _require_counter_role(user, section_of(draft))
+    with transaction.atomic():
+        claimed = applications.claim_handoff(draft, user)
+        if claimed is None:  # used a moment ago (a double scan, another counter)
+            raise HandoffProblem(NOT_FOUND, 404)
+        audit(
+            "handoff_open", user=user, target=str(claimed.public_id),
+            detail={"procedure": draft.form_version.definition.procedure.code}, request=request,
+        )
+    return claimed

@@ -1,0 +1,51 @@
+"""The staff header's navigation: links to what the signed-in user's roles allow."""
+
+from django import template
+from django.urls import NoReverseMatch, reverse
+
+from tenohira.backoffice import selectors
+from tenohira.backoffice.models import Role
+
+register = template.Library()
+
+
+def _url(name: str) -> str | None:
+    try:
+        return reverse(name)
+    except NoReverseMatch:  # an area not installed in this deployment
+        return None
+
+
+@register.simple_tag(takes_context=True)
+def staff_links(context) -> list[dict]:
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user.is_verified():
+        return []
+    path = request.path
+    links = []
+
+    def add(label: str, name: str, *, exact: bool = False):
+        url = _url(name)
+        if url:
+            current = path == url if exact else path.startswith(url)
+            links.append({"label": label, "url": url, "current": current})
+
+    if selectors.section_ids(user):
+        add("申請一覧", "backoffice:queue", exact=True)
+    if selectors.section_ids(user, {Role.HANDLER, Role.APPROVER}):
+        add("窓口受付", "backoffice:counter")
+    if selectors.is_auditor(user):
+        add("監査ログ", "audit:search")
+    if user.is_staff and selectors.is_dx_admin(user):
+        add("管理画面", "admin:index")
+    add("パスワードの変更", "backoffice:password")
+    return links
+
+
+@register.filter
+def staff_name(user) -> str:
+    """「山田 花子」: family name first, as history entries show it."""
+    from tenohira.backoffice.services import staff_label
+
+    return staff_label(user)

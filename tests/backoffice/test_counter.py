@@ -1,0 +1,391 @@
+"""書かない窓口: staff fill the resident's form at the counter (channel 窓口) and print a
+receipt; a resident who pre-filled on a phone hands the draft over with a short code or
+QR code. Everything goes through HTTP with real sign-ins (password session + verified
+TOTP device) and the real resident pages; fixtures come from tests/backoffice/conftest.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+import segno
+from django.core.exceptions import PermissionDenied
+from django.test import Client
+from django.utils import timezone
+
+from tenohira.applications import services as applications
+from tenohira.applications.models import Channel, Draft, Submission
+from tenohira.audit.models import AuditRecord
+from tenohira.audit.services import verify
+from tenohira.backoffice import counter
+
+CODE = re.compile(r'<span class="handoff-code__part">([A-Z2-9]{4})</span>.*?<span class="handoff-code__part">([A-Z2-9]{4})</span>', re.S)
+
+APPLICANT = {
+    "applicant__family": "窓口", "applicant__given": "花子",
+    "applicant__family_kana": "マドグチ", "applicant__given_kana": "ハナコ",
+    "email": "hanako@example.jp",
+}
+REQUEST = {"reason": "児童手当を受け取るため", "copies": "2"}
+
+
+def actions(**filters) -> list[str]:
+    return list(AuditRecord.objects.filter(**filters).values_list("action", flat=True))
+
+
+def location_path(response) -> str:
+    assert response.status_code == 302, (response.status_code, response.content.decode()[:1500])
+    return response["Location"]
+
+
+def start_counter(client: Client, procedure) -> str:
+    """Press the procedure's button on /staff/counter/; returns the first step's path."""
+    return location_path(client.post("/staff/counter/start/", {"procedure": procedure.pk}))
+
+
+def draft_of(path: str) -> Draft:
+    public_id = re.search(r"/([0-9a-f-]{36})/", path).group(1)
+    return Draft.objects.get(public_id=public_id)
+
+
+def resident() -> Client:
+    return Client(HTTP_HOST="localhost")
+
+
+def resident_prefills(client: Client, procedure, steps=("applicant", "request")) -> str:
+    """A resident on a phone: 申請を始める, then the given steps; returns the draft id."""
+    response = client.post(f"/procedures/{procedure.code}/apply/")
+    public_id = re.search(r"/apply/([0-9a-f-]{36})/", location_path(response)).group(1)
+    pages = {"applicant": APPLICANT, "request": REQUEST}
+    for step in steps:
+        location_path(client.post(f"/apply/{public_id}/{step}/", {"action": "continue", **pages[step]}))
+    return public_id
+
+
+def show_code(client: Client, public_id: str) -> tuple[str, str]:
+    """The resident opens 窓口で続ける; returns (code as shown ABCD-EFGH, page html)."""
+    page = client.get(f"/apply/{public_id}/handoff/")
+    assert page.status_code == 200, page.content.decode()[:1500]
+    html = page.content.decode()
+    match = CODE.search(html)
+    assert match, html
+    return f"{match.group(1)}-{match.group(2)}", html
+
+
+def to_full_width_lower(code: str) -> str:
+    """ABCD-EFGH as typed on a Japanese IME in full width, lower case: ａｂｃｄ－ｅｆｇｈ."""
+    return "".join(chr(ord(c) + 0xFEE0) for c in code.lower())
+
+
+# --- counter entry for a walk-in resident ----------------------------------------------------
+
+
+def test_staff_of_the_section_enter_an_application_at_the_counter_and_print_the_receipt(staff, staff_client):
+    client = staff_client(staff.handler)
+    home = client.get("/staff/counter/")
+    assert home.status_code == 200
+    html = home.content.decode()
+    assert staff.procedure.name in html and staff.second_procedure.name in html
+    assert staff.other_procedure.name not in html  # another section's procedure is not offered
+
+    first = start_counter(client, staff.procedure)
+    draft = draft_of(first)
+    assert first == f"/staff/counter/{draft.public_id}/applicant/"
+    assert not draft.raw
+
+    # The same form as the resident's: same field templates, ids and validation messages.
+    page = client.get(first)
+    assert page.status_code == 200
+    html = page.content.decode()
+    for field_id in ("f-applicant__family", "f-applicant__given_kana", "f-email"):
+        assert f'id="{field_id}"' in html
+    empty = client.post(first, {"action": "continue"})
+    assert empty.status_code == 400
+    assert "error-summary" in empty.content.decode()
+
+    assert location_path(client.post(first, {"action": "continue", **APPLICANT})).endswith("/request/")
+    check_path = location_path(client.post(f"/staff/counter/{draft.public_id}/request/", {"action": "continue", **REQUEST}))
+    assert check_path == f"/staff/counter/{draft.public_id}/check/"
+    check = client.get(check_path).content.decode()
+    assert "窓口" in check and "花子" in check and "児童手当を受け取るため" in check and "600円" in check
+
+    receipt_path = location_path(client.post(check_path))
+    submission = Submission.objects.get(draft=draft)
+    assert receipt_path == f"/staff/counter/receipt/{submission.receipt_number}/"
+    assert submission.channel == Channel.COUNTER == "counter"
+    assert submission.section == staff.section
+    assert submission.answers["copies"] == 2
+    assert submission.applicant_name == "窓口 花子"
+    event = submission.events.get()
+    assert event.actor_label == "窓口" and event.actor == staff.handler
+    assert event.to_status == Submission.Status.RECEIVED
+
+    # A second press (double tap, back + resubmit) shows the same receipt, once recorded.
+    assert location_path(client.post(check_path)) == receipt_path
+    assert Submission.objects.filter(draft=draft).count() == 1
+    assert actions(target=submission.receipt_number, action="counter_submit") == ["counter_submit"]
+    assert actions(action="counter_start", target=str(draft.public_id)) == ["counter_start"]
+
+    receipt = client.get(receipt_path)
+    assert receipt.status_code == 200
+    html = receipt.content.decode()
+    assert submission.receipt_number in html and "受付票" in html and "窓口" in html
+    assert 'class="actions no-print"' in html and 'class="counter-nav no-print"' in html
+    assert "確認コード" in html  # the resident's key to the status page, printed once for them
+    assert f'href="/staff/counter/receipt/{submission.receipt_number}/receipt.pdf"' in html
+
+    pdf = client.get(f"{receipt_path}receipt.pdf")
+    assert pdf.status_code == 200
+    assert pdf["Content-Type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    assert pdf["Cache-Control"] == "no-store"
+    record = AuditRecord.objects.get(action="receipt_print", target=submission.receipt_number)
+    assert record.actor_id == staff.handler.pk and record.actor == staff.handler.username
+    assert verify().ok
+
+    # The draft now opens its receipt instead of the form.
+    assert location_path(client.get(first)) == receipt_path
+
+
+def test_print_css_hides_navigation_and_what_is_marked_not_to_print():
+    from pathlib import Path
+
+    from django.contrib.staticfiles import finders
+
+    css = Path(finders.find("tenohira/css/site.css")).read_text(encoding="utf-8")
+    print_rules = css[css.index("@media print"):]
+    assert ".site-header" in print_rules and ".no-print" in print_rules and "nav" in print_rules
+
+
+def test_an_approver_may_enter_at_the_counter_but_a_section_admin_or_auditor_may_not(staff, staff_client):
+    start_counter(staff_client(staff.approver), staff.procedure)
+    for user in (staff.section_admin, staff.auditor, staff.dx_admin):
+        client = staff_client(user)
+        assert staff.procedure.name not in client.get("/staff/counter/").content.decode()
+        assert client.post("/staff/counter/start/", {"procedure": staff.procedure.pk}).status_code == 403
+    assert not Draft.objects.exclude(owner_secret_hash=f"counter:{staff.approver.pk}").exists()
+
+
+def test_staff_pages_of_the_counter_need_a_verified_second_factor(staff):
+    browser = Client(HTTP_HOST="localhost")
+    assert browser.get("/staff/counter/")["Location"].startswith("/staff/login/")
+    browser.force_login(staff.handler)  # password only, no TOTP verification yet
+    assert browser.get("/staff/counter/")["Location"].startswith("/staff/login/")
+    assert browser.get("/staff/counter/handoff/ABCD-EFGH/")["Location"].startswith("/staff/login/")
+
+
+def test_staff_of_another_section_cannot_open_or_submit_a_counter_draft_or_its_receipt(staff, staff_client):
+    client = staff_client(staff.handler)
+    first = start_counter(client, staff.procedure)
+    draft = draft_of(first)
+    location_path(client.post(first, {"action": "continue", **APPLICANT}))
+    location_path(client.post(f"/staff/counter/{draft.public_id}/request/", {"action": "continue", **REQUEST}))
+
+    outsider = staff_client(staff.other_handler)
+    for path in (first, f"/staff/counter/{draft.public_id}/request/", f"/staff/counter/{draft.public_id}/check/"):
+        assert outsider.get(path).status_code == 404, path
+    assert outsider.post(f"/staff/counter/{draft.public_id}/check/").status_code == 404
+    assert outsider.post(first, {"action": "continue", **APPLICANT}).status_code == 404
+    assert outsider.post("/staff/counter/start/", {"procedure": staff.procedure.pk}).status_code == 403
+    assert not Submission.objects.filter(draft=draft).exists()
+    # The service checks the role itself, whatever page calls it.
+    with pytest.raises(PermissionDenied):
+        counter.submit(staff.other_handler, draft)
+    with pytest.raises(PermissionDenied):
+        counter.start(staff.other_handler, staff.procedure.pk)
+
+    receipt_path = location_path(client.post(f"/staff/counter/{draft.public_id}/check/"))
+    assert outsider.get(receipt_path).status_code == 404
+    assert outsider.get(f"{receipt_path}receipt.pdf").status_code == 404
+    assert not actions(actor_id=staff.other_handler.pk)
+
+
+def test_a_draft_the_resident_is_still_typing_is_not_a_counter_draft(staff, staff_client):
+    phone = resident()
+    public_id = resident_prefills(phone, staff.procedure)
+    client = staff_client(staff.handler)
+    assert client.get(f"/staff/counter/{public_id}/applicant/").status_code == 404
+    assert client.get(f"/staff/counter/{public_id}/check/").status_code == 404
+    # ... and a counter draft is no resident's: no cookie opens it.
+    first = start_counter(client, staff.procedure)
+    draft = draft_of(first)
+    assert phone.get(f"/apply/{draft.public_id}/applicant/").status_code == 403
+
+
+# --- handing a pre-filled draft over with a code or QR code ---------------------------------
+
+
+def test_a_resident_shows_a_code_and_qr_and_staff_open_it_check_correct_and_submit(staff, staff_client, settings):
+    phone = resident()
+    public_id = resident_prefills(phone, staff.procedure)
+    check_page = phone.get(f"/apply/{public_id}/check/").content.decode()
+    assert f'href="/apply/{public_id}/handoff/"' in check_page and "窓口で続ける（コードを表示）" in check_page
+
+    shown, html = show_code(phone, public_id)
+    code = shown.replace("-", "")
+    assert len(code) == 8 and not set(code) & set("0O1IL")
+    draft = Draft.objects.get(public_id=public_id)
+    assert draft.handoff_code == code
+    lifetime = draft.handoff_expires_at - timezone.now()
+    assert dt.timedelta(minutes=59) < lifetime <= dt.timedelta(minutes=60)
+    # The QR code is an inline SVG with a text alternative, encoding the staff address.
+    svg = re.search(r"<svg [^>]*>.*?</svg>", html, re.S).group(0)
+    assert 'role="img"' in svg and f"<title>窓口の職員が読み取るQRコード（コード {shown}）</title>" in svg
+    assert "<figcaption>" in html and "8文字のコード" in html
+    staff_url = f"{settings.STAFF_SITE_URL.rstrip('/')}/staff/counter/handoff/{code}/"
+    expected = segno.make(staff_url, error="m").svg_inline(scale=1, border=4, omitsize=True)
+    modules = re.compile(r'stroke="#000" d="([^"]+)"')  # the dark modules, drawn as one path
+    assert modules.search(svg).group(1) == modules.search(expected).group(1)
+    # Showing the page again shows the same code while it is valid.
+    assert show_code(phone, public_id)[0] == shown
+
+    # Staff of another section: nothing there, and the code stays usable.
+    outsider = staff_client(staff.other_handler)
+    refused = outsider.post("/staff/counter/handoff/", {"code": shown})
+    assert refused.status_code == 404
+    assert "見つかりません" in refused.content.decode()
+    assert outsider.get(f"/staff/counter/handoff/{code}/").status_code == 404
+    assert Draft.objects.get(public_id=public_id).handoff_code == code
+
+    # The section's staff type it in full width, lower case: it opens at the check page.
+    client = staff_client(staff.handler)
+    opened = client.post("/staff/counter/handoff/", {"code": to_full_width_lower(shown)})
+    assert location_path(opened) == f"/staff/counter/{public_id}/check/"
+    record = AuditRecord.objects.get(action="handoff_open")
+    assert record.target == public_id and record.actor_id == staff.handler.pk
+    check = client.get(f"/staff/counter/{public_id}/check/").content.decode()
+    assert "スマートフォンで入力した内容を開きました" in check
+    assert "窓口" in check and "花子" in check and "マドグチ" in check and "児童手当を受け取るため" in check
+
+    # The code is dead once used, typed or scanned, and the phone no longer edits the draft.
+    assert Draft.objects.get(public_id=public_id).handoff_code is None
+    again = client.post("/staff/counter/handoff/", {"code": shown})
+    assert again.status_code == 404
+    assert client.get(f"/staff/counter/handoff/{code}/").status_code == 404
+    assert phone.get(f"/apply/{public_id}/applicant/").status_code == 403
+    assert phone.post(f"/apply/{public_id}/check/").status_code == 403
+
+    # Correct one answer with the resident, back to the check page, submit at the counter.
+    changed = client.post(
+        f"/staff/counter/{public_id}/request/?return=check", {"action": "continue", "return": "check", **REQUEST, "copies": "3"}
+    )
+    assert location_path(changed) == f"/staff/counter/{public_id}/check/"
+    receipt_path = location_path(client.post(f"/staff/counter/{public_id}/check/"))
+    submission = Submission.objects.get(draft__public_id=public_id)
+    assert receipt_path.endswith(f"/{submission.receipt_number}/")
+    assert submission.channel == Channel.COUNTER
+    assert submission.answers["copies"] == 3 and submission.answers["reason"] == "児童手当を受け取るため"
+    assert submission.answers["applicant"]["family_kana"] == "マドグチ"
+    assert submission.events.get().actor_label == "窓口"
+    assert actions(target=submission.receipt_number) == ["counter_submit"]
+    assert verify().ok
+    # The phone cannot issue a new code for a draft the counter holds.
+    assert phone.get(f"/apply/{public_id}/handoff/").status_code == 403
+
+
+def test_the_qr_address_opens_a_half_filled_draft_at_the_step_still_to_fill(staff, staff_client):
+    phone = resident()
+    public_id = resident_prefills(phone, staff.procedure, steps=("applicant",))
+    shown, _html = show_code(phone, public_id)
+    client = staff_client(staff.handler)
+    opened = client.get(f"/staff/counter/handoff/{shown.replace('-', '')}/")
+    assert location_path(opened) == f"/staff/counter/{public_id}/request/"
+    first = client.get(f"/staff/counter/{public_id}/applicant/").content.decode()
+    assert 'value="窓口"' in first and 'value="ハナコ"' in first and 'value="hanako@example.jp"' in first
+    assert actions(action="handoff_open") == ["handoff_open"]
+
+
+def test_the_step_page_keeps_what_was_typed_when_the_resident_asks_for_the_code(staff):
+    phone = resident()
+    public_id = resident_prefills(phone, staff.procedure, steps=())
+    page = phone.get(f"/apply/{public_id}/applicant/").content.decode()
+    assert 'value="handoff"' in page and "窓口で続ける（コードを表示）" in page
+    response = phone.post(f"/apply/{public_id}/applicant/", {"action": "handoff", "applicant__family": "窓口"})
+    assert location_path(response) == f"/apply/{public_id}/handoff/"
+    assert Draft.objects.get(public_id=public_id).raw["applicant"]["applicant__family"] == ["窓口"]
+
+
+def test_only_the_drafts_owner_sees_its_code(staff):
+    public_id = resident_prefills(resident(), staff.procedure)
+    stranger = resident()
+    assert stranger.get(f"/apply/{public_id}/handoff/").status_code == 403
+    assert Draft.objects.get(public_id=public_id).handoff_code is None
+
+
+def test_an_expired_code_says_so_and_the_resident_gets_a_new_one(staff, staff_client):
+    phone = resident()
+    public_id = resident_prefills(phone, staff.procedure)
+    shown, _html = show_code(phone, public_id)
+    Draft.objects.filter(public_id=public_id).update(handoff_expires_at=timezone.now() - dt.timedelta(seconds=1))
+
+    client = staff_client(staff.handler)
+    expired = client.post("/staff/counter/handoff/", {"code": shown})
+    assert expired.status_code == 410
+    html = expired.content.decode()
+    assert "有効期限（発行から60分）が切れています" in html and "新しいコード" in html
+    assert client.get(f"/staff/counter/handoff/{shown.replace('-', '')}/").status_code == 410
+    assert not actions(action="handoff_open")
+    # Another section's staff learn nothing, not even that it expired.
+    assert staff_client(staff.other_handler).post("/staff/counter/handoff/", {"code": shown}).status_code == 404
+
+    renewed, _html = show_code(phone, public_id)
+    assert renewed != shown
+    assert location_path(client.post("/staff/counter/handoff/", {"code": renewed})) == f"/staff/counter/{public_id}/check/"
+
+
+def test_code_guessing_is_rate_limited_per_staff_member(staff, staff_client, settings):
+    settings.HANDOFF_LOOKUP_LIMIT_PER_HOUR = 3
+    phone = resident()
+    public_id = resident_prefills(phone, staff.procedure)
+    shown, _html = show_code(phone, public_id)
+    client = staff_client(staff.handler)
+    for guess in ("AAAA-AAAA", "BBBB-BBBB", "CCCC-CCCC"):
+        assert client.post("/staff/counter/handoff/", {"code": guess}).status_code == 404
+    blocked = client.post("/staff/counter/handoff/", {"code": shown})
+    assert blocked.status_code == 429
+    assert "照会が多すぎます" in blocked.content.decode()
+    assert client.get(f"/staff/counter/handoff/{shown.replace('-', '')}/").status_code == 429
+    assert Draft.objects.get(public_id=public_id).handoff_code == shown.replace("-", "")
+    # The limit is per staff member: a colleague at the next counter is not blocked.
+    colleague = staff_client(staff.approver)
+    assert location_path(colleague.post("/staff/counter/handoff/", {"code": shown})).endswith("/check/")
+
+
+def test_an_empty_code_asks_for_one(staff, staff_client):
+    client = staff_client(staff.handler)
+    assert client.get("/staff/counter/handoff/").status_code == 200
+    response = client.post("/staff/counter/handoff/", {"code": "  "})
+    assert response.status_code == 400
+    assert "8文字のコードを入力してください" in response.content.decode()
+
+
+# --- the code itself -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["ABCD-EFGH", "abcdefgh", "ａｂｃｄ－ｅｆｇｈ", "ＡＢＣＤーＥＦＧＨ", " abcd efgh ", "abcd‐efgh", "ABCD−EFGH"],
+)
+def test_typed_codes_are_normalised(typed):
+    assert applications.normalise_handoff_code(typed) == "ABCDEFGH"
+
+
+def test_codes_avoid_look_alikes_and_never_collide_with_an_existing_one(staff, monkeypatch):
+    first, _secret = applications.start_draft(staff.form)
+    taken = applications.issue_handoff_code(first)
+    assert re.fullmatch(r"[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{8}", taken)
+    assert applications.issue_handoff_code(first) == taken  # re-shown while valid
+
+    # The next draft's first draw hits the taken code (even an expired one holds it):
+    # it draws again instead of failing or sharing the code.
+    Draft.objects.filter(pk=first.pk).update(handoff_expires_at=timezone.now() - dt.timedelta(minutes=1))
+    second, _secret = applications.start_draft(staff.form)
+    draws = iter(list(taken) + list("23456789"))
+    monkeypatch.setattr(applications.secrets, "choice", lambda alphabet: next(draws))
+    assert applications.issue_handoff_code(second) == "23456789"
+    assert Draft.objects.get(pk=second.pk).handoff_code == "23456789"
+    assert applications.draft_by_handoff_code(taken) is None  # expired: not live
+    assert applications.draft_by_handoff_code(taken, include_expired=True) == first
+    assert applications.draft_by_handoff_code("2345-6789") == second
+    assert applications.draft_by_handoff_code("O0I1L234") is None
