@@ -388,3 +388,12 @@ def test_one_address_trying_many_usernames_is_stopped(staff, anonymous_client, s
     assert [a.status_code for a in answers[:3]] == [400, 400, 400]
     assert answers[3].status_code == 429
     assert "この接続元からのログインの試行が多すぎます" in answers[3].content.decode()
+
+
+def test_the_admin_also_signs_out_when_idle(staff, staff_client, settings):
+    settings.STAFF_IDLE_TIMEOUT_MINUTES = 7
+    staff.dx_admin.is_staff = True
+    staff.dx_admin.save()
+    client = staff_client(staff.dx_admin)
+    client.get("/admin/")
+    assert client.session.get_expiry_age() == 7 * 60

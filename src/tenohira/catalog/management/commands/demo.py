@@ -58,6 +58,7 @@ class Command(BaseCommand):
         self.stdout.write(f"サンプル市の手続カタログ: {result.summary()}")
         self._forms()
         self._accounts()
+        self._sample_applications()
 
         url = f"http://{host}:{port}/"
         self.stdout.write("")
@@ -87,6 +88,75 @@ class Command(BaseCommand):
             version, created = publish(procedure, json.loads(path.read_text(encoding="utf-8")))
             published.append(f"{procedure.name}（第{version.number}版{'、新規' if created else ''}）")
         self.stdout.write(f"オンライン申請フォーム {len(published)} 件: {'、'.join(published)}")
+
+    def _sample_applications(self):
+        """A few dozen fictional applications so the staff queue has something to show
+        (only on a database without any; running the demo again adds none)."""
+        import datetime as dt
+        import random
+
+        from tenohira.applications import services
+        from tenohira.applications.models import Submission
+        from tenohira.backoffice import services as backoffice
+        from tenohira.catalog.models import Procedure
+        from tenohira.forms.models import FormVersion
+
+        if Submission.objects.exists():
+            return
+        rng = random.Random(2026)  # noqa: S311 (the same fictional demo every time, not a secret)
+        families = [("佐藤", "さとう"), ("鈴木", "すずき"), ("高橋", "たかはし"), ("田中", "たなか"), ("伊藤", "いとう"),
+                    ("渡辺", "わたなべ"), ("山本", "やまもと"), ("中村", "なかむら"), ("小林", "こばやし"), ("加藤", "かとう")]
+        givens = [("花子", "はなこ"), ("太郎", "たろう"), ("美咲", "みさき"), ("健", "けん"), ("陽子", "ようこ"), ("大輔", "だいすけ")]
+        address = {"address__postal_code": ["963-8601"], "address__prefecture": ["福島県"], "address__city": ["郡山市"],
+                   "address__town": ["朝日"], "address__street": ["2-1-5"], "phone": ["090-1234-5678"]}
+
+        def name(prefix, family, given):
+            return {f"{prefix}__family": [family[0]], f"{prefix}__given": [given[0]],
+                    f"{prefix}__family_kana": [family[1]], f"{prefix}__given_kana": [given[1]]}
+
+        def hkc(family, given, index):
+            child = rng.choice(givens)
+            return {
+                "guardian": {**name("guardian_name", family, given), "relationship": ["mother"]},
+                "contact": {**address, "email": [f"hkc{index}@example.jp"]},
+                "child": {"children-count": ["1"], **name("children-0-child_name", family, child),
+                          "children-0-birth_date": [f"201{rng.randint(6, 9)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"],
+                          "children-0-school": ["サンプル市立中央小学校"], "children-0-grade": [str(rng.randint(1, 3))],
+                          "children-0-club": [rng.choice(["chuo", "minami", "higashi"])], "children-0-period": ["year"]},
+                "work": {"working": ["no"], "not_working_reason": ["job_seeking"]},
+                "confirm": {"consent": ["yes"]},
+            }
+
+        def sdg(family, given, index):
+            day = (dt.date.today() + dt.timedelta(days=14)).isoformat()
+            return {
+                "applicant": name("applicant_name", family, given),
+                "contact": {**address, "email": [f"sdg{index}@example.jp"]},
+                "items": {"items-count": ["2"], "items-0-item": ["futon"], "items-0-quantity": ["2"],
+                          "items-1-item": [rng.choice(["chair", "bicycle", "table"])], "items-1-quantity": ["1"]},
+                "collection": {"preferred_date": [day], "place": ["entrance"]},
+                "confirm": {"consent": ["yes"]},
+            }
+
+        made = 0
+        for code, build, count in (("HKC", hkc, 18), ("SDG", sdg, 12)):
+            procedure = Procedure.objects.get(code=code)
+            version = FormVersion.objects.get(definition__procedure=procedure, status=FormVersion.Status.PUBLISHED)
+            for index in range(count):
+                draft, _ = services.start_draft(version)
+                for step_key, raw in build(rng.choice(families), rng.choice(givens), index).items():
+                    services.save_step(draft, version.parsed().step(step_key), raw, {}, [])
+                submission, _ = services.submit(draft)
+                days_ago = rng.randint(0, 45)
+                moved = submission.submitted_at - dt.timedelta(days=days_ago, hours=rng.randint(0, 12))
+                due = submission.due_date - dt.timedelta(days=days_ago) if submission.due_date else None
+                Submission.objects.filter(pk=submission.pk).update(submitted_at=moved, due_date=due)
+                made += 1
+        # A few already under review, so both roles have something to do.
+        handler = get_user_model().objects.get(username="kodomo-tanto")
+        for submission in Submission.objects.filter(procedure__code="HKC").order_by("submitted_at")[:5]:
+            backoffice.transition(handler, submission.receipt_number, Submission.Status.UNDER_REVIEW)
+        self.stdout.write(f"架空の申請 {made} 件（放課後児童クラブ、粗大ごみ）")
 
     @transaction.atomic
     def _accounts(self):
