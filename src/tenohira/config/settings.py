@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "tenohira.applications",
     "tenohira.audit",
     "tenohira.backoffice",
+    "tenohira.insights",
 ]
 
 MIDDLEWARE = [
@@ -201,6 +202,12 @@ STAFF_LOCKOUT_FAILURES = int(os.environ.get("STAFF_LOCKOUT_FAILURES", "5"))
 STAFF_LOCKOUT_MINUTES = int(os.environ.get("STAFF_LOCKOUT_MINUTES", "15"))
 STAFF_LOGIN_LIMIT_PER_ADDRESS = int(os.environ.get("STAFF_LOGIN_LIMIT_PER_ADDRESS", "30"))
 OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Tenohira")
+
+# Office hours and the unit prices of printouts (DX insights).
+OFFICE_OPENS = os.environ.get("OFFICE_OPENS", "08:30")
+OFFICE_CLOSES = os.environ.get("OFFICE_CLOSES", "17:15")
+PRINT_PRICE_MONO_YEN = os.environ.get("PRINT_PRICE_MONO_YEN", "0.495")
+PRINT_PRICE_COLOUR_YEN = os.environ.get("PRINT_PRICE_COLOUR_YEN", "5.3273")
 
 # The municipality this installation serves; shown in every page header.
 MUNICIPALITY_NAME = os.environ.get("TENOHIRA_MUNICIPALITY", "サンプル市")
