@@ -321,7 +321,8 @@ def build(rows: int, seed: int) -> dict:
                 for index, token in files
             ], batch_size=1000)
             done = made + min(count, start + BATCH)
-            print(f"\r  generated {done:,} / {total:,} submissions", end="", flush=True)
+            if sys.stdout.isatty():
+                print(f"\r  generated {done:,} / {total:,} submissions", end="", flush=True)
         made += count
     from django.db import connection
 

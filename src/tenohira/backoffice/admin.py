@@ -1,4 +1,5 @@
-"""Admin pages for DX administrators: who holds which staff role in which section.
+"""Admin pages for DX administrators: who holds which staff role in which section (or, for
+a 部局長, in which department).
 
 Authenticator devices (TOTP) are managed in django-otp's own admin ("TOTP devices"):
 add one for a new account and hand over its QR code; delete it when a phone is lost.
@@ -13,11 +14,11 @@ from tenohira.backoffice.models import StaffRole
 
 @admin.register(StaffRole)
 class StaffRoleAdmin(admin.ModelAdmin):
-    list_display = ["user", "user_full_name", "role", "section", "department"]
+    list_display = ["user", "user_full_name", "role", "section", "department_label"]
     list_filter = ["role", "section__department", "section"]
-    search_fields = ["user__username", "user__last_name", "user__first_name", "section__name"]
-    list_select_related = ["user", "section__department"]
-    autocomplete_fields = ["user", "section"]
+    search_fields = ["user__username", "user__last_name", "user__first_name", "section__name", "department__name"]
+    list_select_related = ["user", "section__department", "department"]
+    autocomplete_fields = ["user", "section", "department"]
     ordering = ["user__username", "role"]
 
     @admin.display(description="氏名", ordering="user__last_name")
@@ -25,8 +26,10 @@ class StaffRoleAdmin(admin.ModelAdmin):
         return obj.user.get_full_name()
 
     @admin.display(description="部局", ordering="section__department__order")
-    def department(self, obj):
-        return obj.section.department.name if obj.section_id else "（全庁）"
+    def department_label(self, obj):
+        if obj.section_id:
+            return obj.section.department.name
+        return obj.department.name if obj.department_id else "（全庁）"
 
 
 class StaffRoleInline(admin.TabularInline):
@@ -34,7 +37,7 @@ class StaffRoleInline(admin.TabularInline):
 
     model = StaffRole
     extra = 1
-    autocomplete_fields = ["section"]
+    autocomplete_fields = ["section", "department"]
 
 
 User = get_user_model()

@@ -202,10 +202,6 @@ def _has_files(schema: FormSchema) -> bool:
     return any(f.type == "file" or any(c.type == "file" for c in f.children) for f in schema.all_fields())
 
 
-_CHANNELS = dict(Channel.choices)
-_STATUSES = dict(Submission.Status.choices)
-
-
 def rows(items: QuerySet[Submission], part: Part) -> Iterator[tuple[str, list[str]]]:
     """(受付番号, cells) of one part, oldest first, read in chunks with only what is needed."""
     procedure = part.procedure
@@ -213,6 +209,9 @@ def rows(items: QuerySet[Submission], part: Part) -> Iterator[tuple[str, list[st
     version_number = str(part.version.number)
     columns = part.columns
     with_files = part.with_files
+    # Labels resolved once per export (they are lazy translations), not once per row.
+    channels = {value: str(label) for value, label in Channel.choices}
+    statuses = {value: str(label) for value, label in Submission.Status.choices}
     query = (
         items.filter(form_version_id=part.version.pk)
         .order_by("submitted_at", "pk")
@@ -229,7 +228,7 @@ def rows(items: QuerySet[Submission], part: Part) -> Iterator[tuple[str, list[st
             answers = answers if isinstance(answers, dict) else {}
             cells = [
                 receipt, *fixed_tail, local(submitted_at).strftime("%Y-%m-%d %H:%M"),
-                str(_CHANNELS.get(channel, channel)), str(_STATUSES.get(status, status)), version_number,
+                channels.get(channel, channel), statuses.get(status, status), version_number,
             ]
             cells += [column.get(answers, files) for column in columns]
             yield receipt, cells
@@ -279,6 +278,8 @@ def cp932_unfaithful(text: str) -> list[str]:
 
 
 def _problems_in(receipt: str, header: list[str], cells: list[str]) -> list[Unencodable]:
+    if not cp932_unfaithful("\t".join(cells)):  # the whole row at once: the common case
+        return []
     found = []
     for name, cell in zip(header, cells, strict=True):
         for char in cp932_unfaithful(cell):

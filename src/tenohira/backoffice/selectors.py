@@ -2,7 +2,9 @@
 
 There is no other path from a staff page to an application, an attachment, an export or
 a history: a section's data is visible only to staff with a role in that section.
-Platform roles (DX管理者, 監査) see no personal data through these selectors.
+Platform roles (DX管理者, 監査) and department heads (部局長) see no personal data through
+these selectors; what a department head may read is their department's DX figures
+(departments_for).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from django.http import Http404
 from django.utils import timezone
 
 from tenohira.applications.models import Attachment, Submission
-from tenohira.backoffice.models import SECTION_ROLES, Role, StaffRole
-from tenohira.catalog.models import Section
+from tenohira.backoffice.models import DEPARTMENT_ROLES, SECTION_ROLES, Role, StaffRole
+from tenohira.catalog.models import Department, Section
 from tenohira.core.text import fold_width, normalize
 
 
@@ -48,6 +50,32 @@ def is_auditor(user) -> bool:
 
 def is_dx_admin(user) -> bool:
     return (Role.DX_ADMIN, None) in roles_of(user)
+
+
+def department_ids(user, roles=DEPARTMENT_ROLES) -> set[int]:
+    """Departments in which `user` holds one of `roles` (部局長)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return set()
+    cached = getattr(user, "_tenohira_departments", None)
+    if cached is None:
+        cached = set(
+            StaffRole.objects.filter(user=user, role__in=DEPARTMENT_ROLES, department__isnull=False)
+            .values_list("role", "department_id")
+        )
+        user._tenohira_departments = cached
+    return {department for role, department in cached if role in roles}
+
+
+def is_department_head(user) -> bool:
+    return bool(department_ids(user))
+
+
+def departments_for(user) -> QuerySet[Department]:
+    """Departments whose DX figures (insights: KPIs, savings, printouts) `user` may read:
+    every department for a DX管理者, their own for a 部局長, none for anyone else."""
+    if is_dx_admin(user):
+        return Department.objects.all()
+    return Department.objects.filter(pk__in=department_ids(user))
 
 
 def sections_for(user) -> QuerySet[Section]:

@@ -143,7 +143,14 @@ def _hidden(data) -> list[tuple[str, str]]:
 
 
 def _audit_filters(section, filters: dict) -> dict:
-    return {
-        "section_id": section.pk,
-        **{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in filters.items() if v not in (None, "", False)},
-    }
+    """The export's filters for the audit record. A free-text search may be a resident's
+    name, and auditors never read personal data: only the fact that one was used is kept."""
+    kept = {}
+    for key, value in filters.items():
+        if value in (None, "", False):
+            continue
+        if key in {"text", "q"}:
+            kept[key] = "（検索語あり）"
+            continue
+        kept[key] = value.isoformat() if hasattr(value, "isoformat") else value
+    return {"section_id": section.pk, **kept}

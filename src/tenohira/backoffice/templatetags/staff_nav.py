@@ -33,6 +33,7 @@ def staff_links(context) -> list[dict]:
 
     if selectors.section_ids(user):
         add("申請一覧", "backoffice:queue", exact=True)
+        add("一括ダウンロード", "backoffice:export")
     if selectors.section_ids(user, {Role.HANDLER, Role.APPROVER}):
         add("窓口受付", "backoffice:counter")
     if selectors.is_auditor(user):
