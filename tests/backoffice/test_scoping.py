@@ -28,7 +28,7 @@ ACTIONS = {"backoffice:counter_start"}
 # Views whose parameter-free GET legitimately answers 200 for any staff member: the test
 # then checks that section A's data is absent from what they show.
 LISTS = {"backoffice:queue", "backoffice:export", "backoffice:counter", "backoffice:counter_handoff",
-         "backoffice:password", "audit:search"}
+         "backoffice:password", "audit:search", "insights:dashboard"}
 
 
 def staff_patterns():
@@ -76,6 +76,9 @@ PARAMETERS = {
     "public_id": lambda w: str(w["counter_draft"].public_id),
     "step_key": lambda w: w["version"].parsed().steps[0].key,
     "code": lambda w: w["code"],
+    # DX dashboards: the section's own department, and a report format.
+    "department_id": lambda w: str(w["submission"].section.department_id),
+    "fmt": lambda w: "pdf",
 }
 
 

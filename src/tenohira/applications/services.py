@@ -27,6 +27,7 @@ from tenohira.core.fiscal import local
 from tenohira.forms.engine import FormRun
 from tenohira.forms.models import FormVersion
 from tenohira.forms.schema import Step
+from tenohira.insights import aggregates
 
 
 def _hash(secret: str) -> str:
@@ -193,6 +194,8 @@ def submit(draft: Draft, *, channel: str = Channel.ONLINE, actor=None) -> tuple[
                 submission=submission, at=now, actor=actor, actor_label="窓口" if channel == Channel.COUNTER else "申請者",
                 from_status="", to_status=Submission.Status.RECEIVED,
             )
+            # The DX figures' daily count, in this transaction: it commits with the submission.
+            aggregates.count_submission(submission)
             tokens = _attachment_tokens(run)
             locked.attachments.filter(token__in=tokens).update(submission=submission)
             if email:

@@ -18,6 +18,7 @@ from tenohira.audit.services import record as audit
 from tenohira.backoffice import selectors, workflow
 from tenohira.core import outbox
 from tenohira.core.fiscal import local
+from tenohira.insights import aggregates
 
 
 class WorkflowError(Exception):
@@ -62,13 +63,19 @@ def _notify(submission: Submission, subject: str, lines: list[str]) -> None:
 
 def record_event(submission: Submission, to_status: str, *, actor=None, actor_label: str, comment: str = "") -> SubmissionEvent:
     now = timezone.now()
+    from_status = submission.status
     event = SubmissionEvent.objects.create(
         submission=submission, at=now, actor=actor, actor_label=actor_label,
-        from_status=submission.status, to_status=to_status, comment=comment,
+        from_status=from_status, to_status=to_status, comment=comment,
     )
     submission.status = to_status
     submission.status_changed_at = now
     submission.save(update_fields=["status", "status_changed_at"])
+    # A withdrawn (取下げ) application leaves the DX figures' daily count. Every status change
+    # passes here, so whichever path withdraws, the count changes in the same transaction.
+    withdrawn = Submission.Status.WITHDRAWN
+    if (to_status == withdrawn) != (from_status == withdrawn):
+        aggregates.count_submission(submission, delta=-1 if to_status == withdrawn else +1)
     return event
 
 

@@ -21,6 +21,7 @@ api_v1 = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("staff/audit/", include("tenohira.audit.urls")),
+    path("staff/insights/", include("tenohira.insights.urls")),
     path("staff/", include("tenohira.backoffice.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("", include("tenohira.applications.urls")),

@@ -12,6 +12,9 @@ class ClosureDay(models.Model):
 
     date = models.DateField(_("日付"), unique=True)
     reason = models.CharField(_("理由"), max_length=100, blank=True)
+    # With the row count, tells every process that its cached closure days are stale
+    # (insights.calendar): an edit moves the newest stamp, a deletion lowers the count.
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["date"]
@@ -79,6 +82,8 @@ class ExternalApplication(models.Model):
     procedure = models.ForeignKey("catalog.Procedure", on_delete=models.SET_NULL, null=True, blank=True)
     submitted_at = models.DateTimeField(_("申請日時"), db_index=True)
     channel = models.CharField(_("申請経路"), max_length=20)  # online / counter / mail ...
+    # From the file, for procedures not in the catalog (a catalog match brings its own).
+    department = models.CharField(_("部局"), max_length=100, blank=True)
     source = models.CharField(_("取込元"), max_length=200, blank=True)
     source_key = models.CharField(max_length=64, unique=True)  # hash of the row: re-imports add nothing
 
@@ -105,10 +110,19 @@ class DailyApplications(models.Model):
     count = models.IntegerField(default=0)
 
     class Meta:
+        # A catalog procedure has one row per day, channel and flag, whatever it or its
+        # department were called (two procedures may share a name; a rename must not split
+        # a count); applications of procedures outside the catalog are told apart by name
+        # and department.
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "procedure_name", "department", "channel", "outside_hours"], name="daily_applications_unique"
-            )
+                fields=["day", "procedure", "channel", "outside_hours"],
+                condition=models.Q(procedure__isnull=False), name="daily_catalog_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["day", "procedure_name", "department", "channel", "outside_hours"],
+                condition=models.Q(procedure__isnull=True), name="daily_external_unique",
+            ),
         ]
 
     def __str__(self) -> str:

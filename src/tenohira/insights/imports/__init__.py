@@ -1,0 +1,1 @@
+"""Importers of the DX facts: each module has import_file(path, ...)."""
