@@ -6,8 +6,11 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.test import override_settings
+from django.contrib.auth import get_user_model
+from django.test import Client, override_settings
 from django.utils import timezone
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tenohira.insights import calendar
 from tenohira.insights.models import ClosureDay
@@ -175,3 +178,25 @@ def test_period_labels():
     assert calendar.period_label(D(2019, 4, 1), D(2019, 5, 31)) == "平成31年4月1日～令和元年5月31日"
     with pytest.raises(ValueError):
         calendar.period_label(D(2023, 12, 1), D(2023, 11, 1))
+
+
+def test_closure_days_are_kept_in_the_admin(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    user = get_user_model().objects.create_user("dx", password="x-Passw0rd-2026", is_staff=True, is_superuser=True)  # noqa: S106
+    device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+
+    assert calendar.is_business_day(D(2023, 11, 24))
+    response = client.post("/admin/insights/closureday/add/", {"date": "2023-11-24", "reason": "庁舎の電気設備点検"})
+    assert response.status_code == 302
+    assert not calendar.is_business_day(D(2023, 11, 24))
+    listing = client.get("/admin/insights/closureday/")
+    assert listing.status_code == 200 and "庁舎の電気設備点検" in listing.content.decode()
+    closure = ClosureDay.objects.get()
+    response = client.post(f"/admin/insights/closureday/{closure.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert calendar.is_business_day(D(2023, 11, 24))

@@ -163,3 +163,14 @@ def test_every_format_is_written_from_the_same_report(shared_file, tmp_path):
     assert (total["procedures"], total["online_rate"], total["coverage_rate"]) == ("1804", "22.8", "56.1")
     out, _ = run("report", "--fy", 2023, "--format", "html")
     assert out == html
+
+
+def test_rebuild_recounts_the_daily_table(db, capsys):
+    from django.core.management import call_command
+
+    from tenohira.insights.models import DailyApplications
+
+    call_command("insights", "rebuild", "--from", "2023-04-01", "--to", "令和6年3月31日")
+    out = capsys.readouterr().out
+    assert "日別の申請件数を作り直しました" in out
+    assert DailyApplications.objects.count() == 0  # no submissions: nothing to count, and no error

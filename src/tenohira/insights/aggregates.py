@@ -387,7 +387,9 @@ def after_hours(period_start: dt.date, period_end: dt.date, *, department=None,
     order = {name: index for index, name in enumerate(Department.objects.values_list("name", flat=True))}
     departments = [
         {"department": name, **_figures(*figures)}
-        for name, figures in sorted(by_department.items(), key=lambda item: (item[0] not in order, order.get(item[0], 0), item[0]))
+        for name, figures in sorted(
+            by_department.items(), key=lambda item: (item[0] not in order, item[0] == UNKNOWN_DEPARTMENT, order.get(item[0], 0), item[0])
+        )
     ]
     return {
         "period": {"start": period_start, "end": period_end},

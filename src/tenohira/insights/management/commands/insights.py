@@ -55,6 +55,9 @@ class Command(BaseCommand):
                 command.add_argument("--fy", type=int, dest="fiscal_year", help="年度（例: 2023 = 令和5年度）")
             elif year_option == "year":
                 command.add_argument("--year", type=int, help="暦年（例: 2023）")
+        rebuild = sub.add_parser("rebuild", help="日別の申請件数（集計表）を申請の記録から作り直す（導入時・修復用）")
+        rebuild.add_argument("--from", dest="date_from", help="初日（省略で最初から）")
+        rebuild.add_argument("--to", dest="date_to", help="末日（省略で最後まで）")
         report = sub.add_parser("report", help="本部会報告を作る（JSON の形は docs/insights-report.md）")
         period = report.add_mutually_exclusive_group()
         period.add_argument("--fy", type=int, dest="fiscal_year", help="年度（既定: 今年度）")
@@ -67,6 +70,14 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         if action == "report":
             return self._report(**options)
+        if action == "rebuild":
+            from tenohira.insights.aggregates import rebuild
+
+            date_from = _date(options["date_from"]) if options.get("date_from") else None
+            date_to = _date(options["date_to"]) if options.get("date_to") else None
+            done = rebuild(date_from, date_to)
+            self.stdout.write(f"日別の申請件数を作り直しました: {done['rows']} 行（申請 {done['applications']} 件）")
+            return None
         return self._import(action, **options)
 
     def _import(self, action, *, file, fiscal_year=None, year=None, **options):
