@@ -75,6 +75,29 @@ def save_step(draft: Draft, step: Step, raw: dict, uploads: dict, removals: list
         if field is not None:
             kept = [t for t in tokens if t not in removals]
             raw[name] = kept + [t for t in raw.get(name, []) if t not in kept and t not in removals]
+    for name, token in store_uploads(draft, fields, uploads, problems):
+        raw.setdefault(name, []).append(token)
+    if removals:
+        for attachment in draft.attachments.filter(token__in=removals, submission__isnull=True):
+            files.delete_stored(attachment.stored_name)
+            attachment.delete()
+    # A file input holds tokens of this draft's own files only: a token typed into the
+    # POST (made up, or another draft's) would otherwise count as an attached file.
+    owned = set(draft.attachments.values_list("token", flat=True))
+    for name in list(raw):
+        if _file_field(fields, name) is not None:
+            raw[name] = [t for t in raw[name] if t in owned]
+    draft.raw = {**draft.raw, step.key: raw}
+    draft.expires_at = timezone.now() + draft_lifetime()
+    draft.save(update_fields=["raw", "expires_at", "updated_at"])
+    return run_of(draft), problems
+
+
+def store_uploads(draft: Draft, fields, uploads: dict, problems: list) -> list[tuple[str, str]]:
+    """Check, scan and store each uploaded file of a file field as an attachment of the
+    draft. Returns (input name, token) per stored file; refusals go to `problems` as
+    (input name, message for the resident)."""
+    stored_tokens = []
     for name, upload_list in uploads.items():
         field = _file_field(fields, name)
         if field is None:
@@ -95,21 +118,8 @@ def save_step(draft: Draft, step: Step, raw: dict, uploads: dict, removals: list
                 original_name=stored.original_name, content_type=stored.content_type, size=stored.size,
                 sha256=stored.sha256, scan=stored.scan,
             )
-            raw.setdefault(name, []).append(stored.token)
-    if removals:
-        for attachment in draft.attachments.filter(token__in=removals, submission__isnull=True):
-            files.delete_stored(attachment.stored_name)
-            attachment.delete()
-    # A file input holds tokens of this draft's own files only: a token typed into the
-    # POST (made up, or another draft's) would otherwise count as an attached file.
-    owned = set(draft.attachments.values_list("token", flat=True))
-    for name in list(raw):
-        if _file_field(fields, name) is not None:
-            raw[name] = [t for t in raw[name] if t in owned]
-    draft.raw = {**draft.raw, step.key: raw}
-    draft.expires_at = timezone.now() + draft_lifetime()
-    draft.save(update_fields=["raw", "expires_at", "updated_at"])
-    return run_of(draft), problems
+            stored_tokens.append((name, stored.token))
+    return stored_tokens
 
 
 def _file_field(fields, input_name: str):
@@ -557,28 +567,10 @@ def stage_correction(correction: CorrectionRequest, raw_updates: dict, uploads: 
         }
     owned = set(correction_attachments(submission))
     problems: list[tuple[str, str]] = []
-    for name, upload_list in uploads.items():
-        field = _file_field(fields, name)
-        if field is None or input_field_key(name) not in keys:
-            continue
-        for upload in upload_list:
-            try:
-                stored = files.accept_upload(
-                    upload,
-                    accept=field.option("accept", ["jpeg", "png", "heic", "pdf"]),
-                    max_size_mb=field.option("max_size_mb", 10),
-                    label=field.label,
-                )
-            except files.AttachmentRejected as exc:
-                problems.append((name, str(exc)))
-                continue
-            Attachment.objects.create(
-                token=stored.token, draft=_draft_for(submission), field_path=name, stored_name=stored.stored_name,
-                original_name=stored.original_name, content_type=stored.content_type, size=stored.size,
-                sha256=stored.sha256, scan=stored.scan,
-            )
-            owned.add(stored.token)
-            updates[step_of[input_field_key(name)]].setdefault(name, []).append(stored.token)
+    allowed = {name: files_ for name, files_ in uploads.items() if input_field_key(name) in keys}
+    for name, token in store_uploads(_draft_for(submission), fields, allowed, problems):
+        owned.add(token)
+        updates[step_of[input_field_key(name)]].setdefault(name, []).append(token)
     removed = set(removals)
     if removed and submission.draft_id:
         # Only files never submitted are deleted; a file of an earlier version stays with it.

@@ -90,23 +90,9 @@ def step(request, public_id, step_key: str):
     if request.method == "POST":
         action = request.POST.get("action", "continue")
         raw = raw_from_post(request.POST, current)
-        removals = [a.split(":", 1)[1] for a in [action] if a.startswith("remove_file:")]
-        fields = schema.field_map()
-        if action.startswith("add:"):
-            prefix = action.split(":", 1)[1]
-            group = fields.get(prefix)
-            if group is not None and group.type == "group":
-                editing.add_row(raw, group, prefix)
-        elif action.startswith("remove:"):
-            _, prefix, index = (action.split(":") + ["", ""])[:3]
-            group = fields.get(prefix)
-            if group is not None and group.type == "group" and index.isdigit():
-                editing.remove_row(raw, group, prefix, int(index))
-        elif action.startswith("lookup:"):
-            prefix = action.split(":", 1)[1]
-            problem = editing.fill_address(raw, prefix)
-            if problem:
-                extra_problems.append((f"{prefix}__postal_code", problem))
+        removals, problem = editing.apply_button(action, raw, schema.field_map())
+        if problem:
+            extra_problems.append(problem)
         uploads = {name: request.FILES.getlist(name) for name in request.FILES}
         run, upload_problems = services.save_step(draft, current, raw, uploads, removals)
         extra_problems += upload_problems
@@ -366,25 +352,12 @@ def _correction_edit(correction, steps, raw_updates: dict, action: str) -> tuple
     an address from its postal code. Buttons of other fields are ignored."""
     if ":" not in action or action.startswith("remove_file:"):
         return None
-    kind, _, rest = action.partition(":")
-    prefix = rest.split(":", 1)[0]
-    key = services.input_field_key(prefix)
+    key = services.input_field_key(action.partition(":")[2].split(":", 1)[0])
     step = next((s for s in steps if any(f.key == key for f in s.fields)), None)
     if step is None:
         return None
-    raw = raw_updates[step.key]
-    field = next(f for f in step.fields if f.key == key)
-    if kind == "add" and field.type == "group" and prefix == key:
-        editing.add_row(raw, field, prefix)
-    elif kind == "remove" and field.type == "group" and prefix == key:
-        index = rest.split(":", 1)[1] if ":" in rest else ""
-        if index.isdigit():
-            editing.remove_row(raw, field, prefix, int(index))
-    elif kind == "lookup":
-        problem = editing.fill_address(raw, prefix)
-        if problem:
-            return f"{prefix}__postal_code", problem
-    return None
+    _removals, problem = editing.apply_button(action, raw_updates[step.key], {f.key: f for f in step.fields})
+    return problem
 
 
 def correction_done(request, token: str):

@@ -70,24 +70,10 @@ def save_step(user, draft: Draft, step: Step, post, files) -> StepResult:
     schema = draft.form_version.parsed()
     action = post.get("action", "continue")
     raw = raw_from_post(post, step)
-    removals = [action.split(":", 1)[1]] if action.startswith("remove_file:") else []
-    fields = schema.field_map()
     problems: list[tuple[str, str]] = []
-    if action.startswith("add:"):
-        prefix = action.split(":", 1)[1]
-        group = fields.get(prefix)
-        if group is not None and group.type == "group":
-            editing.add_row(raw, group, prefix)
-    elif action.startswith("remove:"):
-        _, prefix, index = (action.split(":") + ["", ""])[:3]
-        group = fields.get(prefix)
-        if group is not None and group.type == "group" and index.isdigit():
-            editing.remove_row(raw, group, prefix, int(index))
-    elif action.startswith("lookup:"):
-        prefix = action.split(":", 1)[1]
-        problem = editing.fill_address(raw, prefix)
-        if problem:
-            problems.append((f"{prefix}__postal_code", problem))
+    removals, problem = editing.apply_button(action, raw, schema.field_map())
+    if problem:
+        problems.append(problem)
     uploads = {name: files.getlist(name) for name in files}
     run, upload_problems = applications.save_step(draft, step, raw, uploads, removals)
     return StepResult(run=run, action=action, problems=problems + upload_problems)

@@ -52,3 +52,27 @@ def fill_address(raw: Raw, prefix: str) -> str | None:
     if found["street"] and not first(raw, f"{prefix}__street").strip():
         raw[f"{prefix}__street"] = [found["street"]]
     return None
+
+
+def apply_button(action: str, raw: Raw, fields: dict[str, Field]) -> tuple[list[str], tuple[str, str] | None]:
+    """Apply the no-JavaScript button a form page was sent with to its raw inputs.
+
+    `action` is the button's value: add:<group>, remove:<group>:<row>, lookup:<address
+    input prefix>, remove_file:<token>. Buttons of fields not in `fields` (the fields the
+    page may change) are ignored. Returns the attachment tokens to remove and, when the
+    postal code cannot be looked up, an (input name, message) problem.
+    """
+    if action.startswith("remove_file:"):
+        return [action.split(":", 1)[1]], None
+    kind, _, rest = action.partition(":")
+    prefix, _, index = rest.partition(":")
+    field = fields.get(prefix)
+    if kind == "add" and field is not None and field.type == "group":
+        add_row(raw, field, prefix)
+    elif kind == "remove" and field is not None and field.type == "group" and index.isdigit():
+        remove_row(raw, field, prefix, int(index))
+    elif kind == "lookup" and prefix.split("-", 1)[0] in fields:
+        problem = fill_address(raw, prefix)
+        if problem:
+            return [], (f"{prefix}__postal_code", problem)
+    return [], None
