@@ -22,6 +22,8 @@ Tenohira received that year (DailyApplications, channel "online").
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -135,9 +137,32 @@ class ProcedureState:
     online_applications: int | None
 
 
+_states_cache: ContextVar[dict | None] = ContextVar("procedure_states_cache", default=None)
+
+
+@contextmanager
+def states_cached():
+    """Within this block procedure_states is read once per fiscal year: one report asks
+    for the same years several times (KPIs, what-next, simulation), each a full read."""
+    token = _states_cache.set({})
+    try:
+        yield
+    finally:
+        _states_cache.reset(token)
+
+
 def procedure_states(fiscal_year: int) -> list[ProcedureState]:
     """Every inventory procedure of the year (in file order) with whether it is online,
     taking the catalog into account, and its online applications."""
+    cache = _states_cache.get()
+    if cache is not None:
+        if fiscal_year not in cache:
+            cache[fiscal_year] = _procedure_states(fiscal_year)
+        return cache[fiscal_year]
+    return _procedure_states(fiscal_year)
+
+
+def _procedure_states(fiscal_year: int) -> list[ProcedureState]:
     from tenohira.catalog.models import Channel
 
     rows = list(InventoryProcedure.objects.filter(fiscal_year=fiscal_year).select_related("procedure").order_by("id"))

@@ -99,6 +99,11 @@ def build(*, fiscal_year: int | None = None, year: int | None = None,
           date_from: dt.date | None = None, date_to: dt.date | None = None) -> dict:
     """The whole report for a fiscal year (default: the current one), a calendar year
     (`year`) or a range (`date_from`..`date_to`)."""
+    with kpi_online.states_cached():
+        return _build(fiscal_year=fiscal_year, year=year, date_from=date_from, date_to=date_to)
+
+
+def _build(*, fiscal_year, year, date_from, date_to) -> dict:
     period = resolve_period(fiscal_year=fiscal_year, year=year, date_from=date_from, date_to=date_to)
     inventory_year = period["fiscal_year"]
     start = dt.date.fromisoformat(period["from"])
