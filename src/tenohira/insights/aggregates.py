@@ -36,6 +36,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Max, Min, Q, Sum
 
@@ -181,7 +182,7 @@ def _local_parts(vendor: str, column: str) -> tuple[str, str]:
     if vendor == "sqlite":
         # Stored as naive UTC text; Japan has kept UTC+9 without summer time since 1951.
         return f"date({column}, '+9 hours')", f"time({column}, '+9 hours')"
-    raise NotImplementedError(f"rebuild() supports PostgreSQL and SQLite, not {vendor}")
+    raise ImproperlyConfigured(f"rebuild() supports PostgreSQL and SQLite, not {vendor}")
 
 
 def _fiscal_year_sql(vendor: str, column: str) -> str:
