@@ -59,6 +59,7 @@ class Command(BaseCommand):
         self._forms()
         self._accounts()
         self._sample_applications()
+        self._inventory()
 
         url = f"http://{host}:{port}/"
         self.stdout.write("")
@@ -160,6 +161,31 @@ class Command(BaseCommand):
         for submission in Submission.objects.filter(procedure__code="HKC").order_by("submitted_at")[:5]:
             backoffice.transition(handler, submission.receipt_number, Submission.Status.UNDER_REVIEW)
         self.stdout.write(f"架空の申請 {made} 件（放課後児童クラブ、粗大ごみ）")
+
+    @transaction.atomic
+    def _inventory(self):
+        """This fiscal year's procedure inventory (手続棚卸) taken from the demo catalog, so
+        the DX dashboard (/staff/insights/) has figures; only when the year has none."""
+        from django.utils import timezone
+
+        from tenohira.catalog.models import Channel, Procedure
+        from tenohira.core.fiscal import fiscal_year
+        from tenohira.insights.models import InventoryProcedure
+
+        year = fiscal_year(timezone.now())
+        if InventoryProcedure.objects.filter(fiscal_year=year).exists():
+            return
+        rows = [
+            InventoryProcedure(
+                fiscal_year=year, department=p.section.department.name, section=p.section.name, name=p.name,
+                procedure=p, online=p.channel != Channel.COUNTER, annual_applications=p.annual_applications,
+            )
+            for p in Procedure.objects.select_related("section__department").order_by(
+                "section__department__order", "section__order", "pk"
+            )
+        ]
+        InventoryProcedure.objects.bulk_create(rows)
+        self.stdout.write(f"手続棚卸（{year}年度）: 手続カタログから {len(rows)} 件")
 
     @transaction.atomic
     def _accounts(self):
