@@ -25,7 +25,6 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.pdfgen import canvas as pdfcanvas
 from reportlab.platypus import (
     CondPageBreak,
     Paragraph,
@@ -36,6 +35,7 @@ from reportlab.platypus import (
 )
 
 from tenohira.core.fiscal import local
+from tenohira.core.pdf import numbered_canvas
 
 FONT_NAME = "TenohiraGothic"
 
@@ -161,40 +161,10 @@ def _header_table(submission, styles) -> Table:
     return table
 
 
-def _numbered_canvas(font: str, footer_left: str):
-    """A canvas that writes "n / total ページ" once the number of pages is known."""
-
-    class NumberedCanvas(pdfcanvas.Canvas):
-        def __init__(self, *args, **kwargs):
-            kwargs.setdefault("initialFontName", font)  # no stray reference to Helvetica
-            super().__init__(*args, **kwargs)
-            self._pages: list[dict] = []
-
-        def showPage(self):
-            self._pages.append(dict(self.__dict__))
-            self._startPage()
-
-        def save(self):
-            total = len(self._pages)
-            for state in self._pages:
-                self.__dict__.update(state)
-                self._footer(total)
-                super().showPage()
-            super().save()
-
-        def _footer(self, total: int) -> None:
-            y = 10 * mm
-            self.saveState()
-            self.setStrokeColor(RULE)
-            self.setLineWidth(0.5)
-            self.line(MARGIN, y + 4.5 * mm, PAGE_WIDTH - MARGIN, y + 4.5 * mm)
-            self.setFont(font, 8.5)
-            self.setFillColor(MUTED)
-            self.drawString(MARGIN, y, footer_left)
-            self.drawRightString(PAGE_WIDTH - MARGIN, y, f"{self._pageNumber} / {total} ページ")
-            self.restoreState()
-
-    return NumberedCanvas
+def _numbered_canvas(font: str, footer: str):
+    return numbered_canvas(
+        font, footer, margin=MARGIN, baseline=10 * mm, rule_gap=4.5 * mm, size=8.5, rule_colour=RULE, text_colour=MUTED
+    )
 
 
 def render_receipt_pdf(submission) -> bytes:

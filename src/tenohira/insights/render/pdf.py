@@ -23,7 +23,6 @@ from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
-from reportlab.pdfgen import canvas as pdfcanvas
 from reportlab.platypus import (
     BaseDocTemplate,
     CondPageBreak,
@@ -39,6 +38,7 @@ from reportlab.platypus import (
 )
 
 from tenohira.applications.receipt_pdf import font_name
+from tenohira.core.pdf import numbered_canvas
 from tenohira.insights import charts as chartlib
 from tenohira.insights.render.tables import Layout, layout
 from tenohira.insights.render.tables import Table as ReportTable
@@ -247,43 +247,9 @@ def _headline_cards(plan: Layout, styles) -> Table | None:
 
 
 def _numbered_canvas(font: str, footer: str):
-    """A canvas that writes 「n / total ページ」 once the number of pages is known, at the
-    bottom of portrait and landscape pages alike."""
-
-    class NumberedCanvas(pdfcanvas.Canvas):
-        def __init__(self, *args, **kwargs):
-            # BaseDocTemplate passes initialFontName=None: replace it, or every page would
-            # start with (and the PDF reference) Helvetica.
-            kwargs["initialFontName"] = font
-            super().__init__(*args, **kwargs)
-            self._pages: list[dict] = []
-
-        def showPage(self):
-            self._pages.append(dict(self.__dict__))
-            self._startPage()
-
-        def save(self):
-            total = len(self._pages)
-            for state in self._pages:
-                self.__dict__.update(state)
-                self._footer(total)
-                super().showPage()
-            super().save()
-
-        def _footer(self, total: int) -> None:
-            width = self._pagesize[0]
-            y = 8 * mm
-            self.saveState()
-            self.setStrokeColor(RULE)
-            self.setLineWidth(0.5)
-            self.line(MARGIN, y + 4 * mm, width - MARGIN, y + 4 * mm)
-            self.setFont(font, 8)
-            self.setFillColor(MUTED)
-            self.drawString(MARGIN, y, footer)
-            self.drawRightString(width - MARGIN, y, f"{self._pageNumber} / {total} ページ")
-            self.restoreState()
-
-    return NumberedCanvas
+    return numbered_canvas(
+        font, footer, margin=MARGIN, baseline=8 * mm, rule_gap=4 * mm, size=8, rule_colour=RULE, text_colour=MUTED
+    )
 
 
 class _Document(BaseDocTemplate):
