@@ -727,6 +727,25 @@ def profile_in_process(version, n: int) -> None:
 # --- main ------------------------------------------------------------------------------
 
 
+def mail_check(expected: int, submissions_ended: float) -> None:
+    """Every confirmation e-mail must leave the outbox: the server's delivery worker sends
+    them in batches (its CPU is part of the server's above, being a child of the server)."""
+    from tenohira.core.models import OutboxMessage
+
+    deadline = time.monotonic() + 120
+    while True:
+        pending = OutboxMessage.objects.filter(sent_at__isnull=True).count()
+        if not pending or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    sent = OutboxMessage.objects.filter(sent_at__isnull=False, kind="submission_received").count()
+    lag = time.monotonic() - submissions_ended
+    verdict = "OK" if sent == expected and not pending else "MISSING"
+    print(f"check of the e-mail: {sent:,} confirmations sent, {pending:,} pending (expected {expected:,} sent):"
+          f" {verdict}; the outbox was empty {lag:.1f} s after the last submission")
+
+
+
 def describe(name: str, phase: Phase) -> str:
     return (f"{name}: {phase.done:,} in {phase.wall:.2f} s = {phase.rate:,.1f}/s, "
             f"p50 {percentile(phase.latencies, 50) * 1000:.1f} ms, p99 {percentile(phase.latencies, 99) * 1000:.1f} ms")
@@ -800,10 +819,12 @@ def main() -> None:
     print()
     print(f"measuring: {args.clients} clients, {args.workers} workers, {database}")
     submissions = submit_all(port, args.clients, server.pid, drafts, tokens)
+    submissions_ended = time.monotonic()
     print(describe("submissions (POST /apply/<id>/check/ → 302 /done/)", submissions))
     print(cpu_line(submissions))
     if submissions.failures:
         print(f"  FAILED: {len(submissions.failures)}, e.g. {submissions.failures[:3]}")
+    mail_check(len(drafts), submissions_ended)  # before the trivial phase, which it would slow down
     trivial = hammer(port, args.clients, server.pid, TRIVIAL_PATH, submissions.wall)
     print(describe(f"trivial view (GET {TRIVIAL_PATH})", trivial))
     print(cpu_line(trivial))

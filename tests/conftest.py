@@ -3,6 +3,17 @@
 import pytest
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _outbox_delivered_after_commit():
+    """Tests read the e-mail a request sends from mail.outbox as soon as the request
+    returns, so they run with after-commit delivery; tests/core/test_outbox.py covers the
+    production mode, where a delivery worker sends the outbox in batches."""
+    from django.test import override_settings
+
+    with override_settings(OUTBOX_DELIVERY="after_commit"):
+        yield
+
+
 @pytest.fixture
 def sample_catalog(db):
     """The demo city's catalog, imported through the real importer."""

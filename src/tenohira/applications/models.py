@@ -3,7 +3,8 @@
 Nothing typed is lost: a draft keeps the raw inputs of every step (also of steps with
 errors), and lives in the database, not in the session, so an expired session or a
 closed browser loses nothing. A submission is created once per draft (the database
-enforces it), in one transaction with its attachments, receipt number and outbox e-mail.
+enforces it), in one transaction with its attachments and outbox e-mail; its receipt
+number is reserved on the draft just before (see services.submit).
 """
 
 import uuid
@@ -32,6 +33,9 @@ class Draft(models.Model):
     # open this draft, check it with the resident and submit it there.
     handoff_code = models.CharField(max_length=12, null=True, blank=True, unique=True)
     handoff_expires_at = models.DateTimeField(null=True, blank=True)
+    # The 受付番号 taken when 送信 was first pressed (services.submit): a retry, a double
+    # tap or a press after a failure reuses it, so the sequence has no holes.
+    receipt_number = models.CharField(max_length=40, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     expires_at = models.DateTimeField(db_index=True)

@@ -163,61 +163,99 @@ def applicant_of(run: FormRun) -> tuple[str, str]:
     return "", ""
 
 
+class NotOwner(Exception):
+    """The browser that pressed 送信 does not hold the draft's owner secret."""
+
+
 def submit(draft: Draft, *, channel: str = Channel.ONLINE, actor=None) -> tuple[Submission, str | None]:
     """Submit a draft once. Returns (submission, status secret); the secret is None when
     the draft had already been submitted (a double tap, a retry, a replayed POST)."""
+    return _submit_once(draft.pk, _locked_drafts().filter(pk=draft.pk), channel=channel, actor=actor)
+
+
+def submit_as_owner(public_id, owner_secret: str | None) -> tuple[Submission, str | None]:
+    """The resident's 送信 button: like `submit`, with the ownership check made on the
+    locked row, so the whole button is one read and one transaction.
+    Raises Draft.DoesNotExist, NotOwner or NotReady."""
+    drafts = _locked_drafts().filter(public_id=public_id)
+    return _submit_once(None, drafts, channel=Channel.ONLINE, actor=None, owner_secret=owner_secret or "")
+
+
+def _locked_drafts():
+    # The draft row lock serialises two presses of the same button; the left join to an
+    # existing submission answers "already submitted?" in the same statement.
+    return Draft.objects.select_for_update(of=("self",)).select_related(
+        "form_version__definition__procedure", "submission"
+    )
+
+
+def _submit_once(pk, drafts, *, channel, actor, owner_secret=None) -> tuple[Submission, str | None]:
+    """Two short transactions instead of one long one.
+
+    The receipt counter is one row per procedure and fiscal year: every submission of a
+    busy procedure (a benefit campaign) needs it, and a row lock is held until commit.
+    Taking the number inside the transaction that writes the submission held it for the
+    whole write, and submissions queued behind it. So the number is reserved first, on the
+    locked draft, in a transaction that holds the counter only for two statements; the
+    submission is written in a second one. A double tap, a retry or a press after a
+    failure between the two finds the reservation and reuses it: no number is lost."""
+    with transaction.atomic():
+        locked = drafts.get()
+        pk = locked.pk
+        if owner_secret is not None and not owns(locked, owner_secret):
+            raise NotOwner
+        existing = getattr(locked, "submission", None)
+        if existing is not None:
+            return existing, None
+        run = run_of(locked)
+        pending = run.first_incomplete()
+        if pending is not None:
+            raise NotReady(pending)
+        if not locked.receipt_number:
+            locked.receipt_number = next_receipt_number(locked.form_version.definition.procedure.code, timezone.now())
+            Draft.objects.filter(pk=pk).update(receipt_number=locked.receipt_number)
     try:
         with transaction.atomic():
-            locked = (
-                Draft.objects.select_for_update(of=("self",))
-                .select_related("form_version__definition__procedure")
-                .get(pk=draft.pk)
-            )
-            existing = Submission.objects.filter(draft=locked).first()
-            if existing is not None:
-                return existing, None
-            run = run_of(locked)
-            pending = run.first_incomplete()
-            if pending is not None:
-                raise NotReady(pending)
-            version = locked.form_version
-            procedure = version.definition.procedure
-            now = timezone.now()
-            secret = new_status_secret()
-            email = contact_email(run)
-            summary = [
-                {"title": row["step"].title, "items": row["items"]} for row in run.summary()
-            ]
-            name, name_search = applicant_of(run)
-            submission = Submission.objects.create(
-                receipt_number=next_receipt_number(procedure.code, now), procedure=procedure,
-                section_id=procedure.section_id, form_version=version, draft=locked, answers=run.answers,
-                summary=summary, channel=channel, email=email, status_secret_hash=_hash(secret),
-                submitted_at=now, status_changed_at=now, applicant_name=name, applicant_search=name_search,
-                due_date=(local(now).date() + dt.timedelta(days=procedure.processing_days))
-                if procedure.processing_days else None,
-            )
-            SubmissionVersion.objects.create(
-                submission=submission, number=1, answers=run.answers, summary=summary, created_at=now
-            )
-            SubmissionEvent.objects.create(
-                submission=submission, at=now, actor=actor, actor_label="窓口" if channel == Channel.COUNTER else "申請者",
-                from_status="", to_status=Submission.Status.RECEIVED,
-            )
-            # The DX figures' daily count, in this transaction: it commits with the submission.
-            aggregates.count_submission(submission)
-            tokens = _attachment_tokens(run)
-            locked.attachments.filter(token__in=tokens).update(submission=submission)
-            if email:
-                _enqueue_confirmation(submission, secret)
-            return submission, secret
+            return _create_submission(locked, run, channel, actor)
     except IntegrityError:
-        # Two requests raced past the check on a database without row locks: the unique
-        # draft link let exactly one in. Return that one.
-        existing = Submission.objects.filter(draft_id=draft.pk).first()
+        # The same draft was submitted by a concurrent press (the draft link and the
+        # receipt number are unique): return that one.
+        existing = Submission.objects.filter(draft_id=pk).first()
         if existing is None:
             raise
         return existing, None
+
+
+def _create_submission(draft: Draft, run: FormRun, channel: str, actor) -> tuple[Submission, str]:
+    version = draft.form_version
+    procedure = version.definition.procedure
+    now = timezone.now()
+    secret = new_status_secret()
+    email = contact_email(run)
+    summary = [{"title": row["step"].title, "items": row["items"]} for row in run.summary()]
+    name, name_search = applicant_of(run)
+    tokens = _attachment_tokens(run)
+    submission = Submission.objects.create(
+        receipt_number=draft.receipt_number, procedure=procedure,
+        section_id=procedure.section_id, form_version=version, draft=draft, answers=run.answers,
+        summary=summary, channel=channel, email=email, status_secret_hash=_hash(secret),
+        submitted_at=now, status_changed_at=now, applicant_name=name, applicant_search=name_search,
+        due_date=(local(now).date() + dt.timedelta(days=procedure.processing_days))
+        if procedure.processing_days else None,
+    )
+    SubmissionVersion.objects.create(submission=submission, number=1, answers=run.answers, summary=summary, created_at=now)
+    SubmissionEvent.objects.create(
+        submission=submission, at=now, actor=actor, actor_label="窓口" if channel == Channel.COUNTER else "申請者",
+        from_status="", to_status=Submission.Status.RECEIVED,
+    )
+    if tokens:
+        draft.attachments.filter(token__in=tokens).update(submission=submission)
+    if email:
+        _enqueue_confirmation(submission, secret)
+    # The DX figures' daily count, in this transaction: it commits with the submission.
+    # Last, because it too is one row per procedure and day that every submission locks.
+    aggregates.count_submission(submission)
+    return submission, secret
 
 
 def _attachment_tokens(run: FormRun) -> list[str]:

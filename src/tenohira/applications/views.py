@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from tenohira.applications import selectors, services
+from tenohira.applications.models import Draft
 from tenohira.catalog.models import Procedure
 from tenohira.catalog.selectors import get_published_procedure
 from tenohira.core import japanese
@@ -155,15 +156,17 @@ def check(request, public_id):
 
 
 def _submit(request, public_id):
-    """The submit button. services.submit re-reads the draft under a lock and decides
-    everything there (complete? already submitted?), so nothing is computed twice here."""
-    draft = selectors.get_draft(public_id, related=False)
-    if not services.owns(draft, request.COOKIES.get(OWNER_COOKIE)):
-        return _not_owner(request, selectors.get_draft(public_id))
+    """The submit button. services.submit_as_owner reads the draft under a lock and decides
+    everything there (owner? complete? already submitted?), so nothing is read twice."""
     try:
-        submission, secret = services.submit(draft)
+        submission, secret = services.submit_as_owner(public_id, request.COOKIES.get(OWNER_COOKIE))
+    except Draft.DoesNotExist:
+        raise Http404("draft not found") from None
+    except services.NotOwner:
+        return _not_owner(request, selectors.get_draft(public_id))
     except services.NotReady as exc:
-        return HttpResponseRedirect(reverse("applications:step", args=[draft.public_id, exc.step.key]))
+        return HttpResponseRedirect(reverse("applications:step", args=[public_id, exc.step.key]))
+    draft = submission.draft
     response = HttpResponseRedirect(reverse("applications:done", args=[draft.public_id]))
     if secret:
         # Shown once on the next page; a signed cookie on the draft's path, so the

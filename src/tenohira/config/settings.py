@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -182,6 +183,11 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = DATA_DIR / "mail"
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "noreply@localhost")
+# How the outbox is delivered (tenohira.core.outbox): "worker" (a delivery process sends
+# in batches; `tenohira serve` starts one) or "after_commit" (each request sends its own).
+OUTBOX_DELIVERY = os.environ.get("OUTBOX_DELIVERY", "worker")
+if OUTBOX_DELIVERY not in {"worker", "after_commit"}:
+    raise ImproperlyConfigured(f"OUTBOX_DELIVERY must be worker or after_commit, not {OUTBOX_DELIVERY!r}")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 SESSION_COOKIE_HTTPONLY = True

@@ -17,6 +17,8 @@ class OutboxMessage(models.Model):
     sent_at = models.DateTimeField(_("送信日時"), null=True, blank=True, db_index=True)
     attempts = models.PositiveIntegerField(_("試行回数"), default=0)
     last_error = models.TextField(_("最後のエラー"), blank=True)
+    # After a refusal: not tried again before this time (None: due now).
+    next_attempt_at = models.DateTimeField(_("次の送信予定"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("送信待ちメール")

@@ -82,7 +82,9 @@ def add_counts(deltas: dict[Key, int], names=None) -> None:
     rebuild() brings in). Call inside the transaction that writes the facts."""
     names = names or {}
     deltas = {key: delta for key, delta in deltas.items() if delta}
-    with transaction.atomic():
+    # No savepoint of its own: called inside the caller's transaction (a submission), it
+    # adds no SAVEPOINT/RELEASE round trips; an error still rolls the whole caller back.
+    with transaction.atomic(savepoint=False):
         if len(deltas) > BULK_THRESHOLD:
             deltas = _add_existing_in_bulk(deltas)
             try:

@@ -75,7 +75,7 @@ class Command(BaseCommand):
         if no_serve:
             return
         self.stdout.write("Ctrl+C で終了します。")
-        run_gunicorn(host, port, workers=2, access_log=False)
+        run_gunicorn(host, port, workers=2, access_log=False, outbox_worker=settings.OUTBOX_DELIVERY == "worker")
 
     def _forms(self):
         import json

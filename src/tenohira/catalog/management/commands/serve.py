@@ -1,7 +1,11 @@
 """`tenohira serve [--port N]`: the production WSGI server (gunicorn)."""
 
 import os
+import subprocess
+import sys
+import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 
@@ -22,12 +26,62 @@ def accept_utf8_request_targets() -> None:
     message.RFC9112_TARGET_INVALID = re.compile(r"[^\x21-\x7e\x80-\xff]")
 
 
-def run_gunicorn(host: str, port: int, workers: int, *, access_log: bool = True) -> None:
+class OutboxWorker:
+    """The e-mail delivery process (`tenohira outbox work`) beside the web workers.
+
+    Gunicorn's master reaps every child that exits, this one included, so the process is
+    checked on each turn of the master's loop (about once a second) and started again
+    when it is gone, at most once every RESTART_PAUSE seconds."""
+
+    RESTART_PAUSE = 5.0
+
+    def __init__(self, log):
+        self.log = log
+        self.process: subprocess.Popen | None = None
+        self.started_at = 0.0
+
+    def ensure_running(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            return
+        if self.process is not None:
+            if time.monotonic() - self.started_at < self.RESTART_PAUSE:
+                return
+            self.log.warning("outbox worker %s ended; starting it again", self.process.pid)
+        command = [sys.executable, "-c", "from tenohira.cli import main; main()", "outbox", "work"]
+        self.process = subprocess.Popen(command)  # noqa: S603 (our own interpreter and fixed arguments)
+        self.started_at = time.monotonic()
+        self.log.info("outbox worker started (pid %s)", self.process.pid)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # it finishes the batch it is sending
+            try:
+                self.process.wait(timeout=30)
+            except (subprocess.TimeoutExpired, ChildProcessError):
+                self.process.kill()
+
+
+def run_gunicorn(host: str, port: int, workers: int, *, access_log: bool = True, outbox_worker: bool = True) -> None:
     from gunicorn.app.base import BaseApplication
+    from gunicorn.arbiter import Arbiter
 
     accept_utf8_request_targets()
 
     from tenohira.config.wsgi import application
+
+    class ServerArbiter(Arbiter):
+        outbox: OutboxWorker | None = None
+
+        def manage_workers(self):
+            super().manage_workers()
+            if self.outbox is not None:
+                self.outbox.ensure_running()
+
+        def stop(self, graceful=True):
+            if self.outbox is not None:
+                outbox, self.outbox = self.outbox, None
+                outbox.stop()
+            super().stop(graceful)
 
     class Server(BaseApplication):
         def load_config(self):
@@ -41,6 +95,12 @@ def run_gunicorn(host: str, port: int, workers: int, *, access_log: bool = True)
         def load(self):
             return application
 
+        def run(self):
+            arbiter = ServerArbiter(self)
+            if outbox_worker:
+                arbiter.outbox = OutboxWorker(arbiter.log)
+            arbiter.run()
+
     Server().run()
 
 
@@ -53,7 +113,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", (os.cpu_count() or 1) * 2 + 1))
         )
+        parser.add_argument(
+            "--no-outbox-worker", action="store_true",
+            help="メール送信プロセス（tenohira outbox work）を起動しません（別のサービスとして動かすとき）",
+        )
 
-    def handle(self, *args, host, port, workers, **options):
-        self.stdout.write(f"http://{host}:{port}/ で待ち受けます（workers={workers}）")
-        run_gunicorn(host, port, workers)
+    def handle(self, *args, host, port, workers, no_outbox_worker, **options):
+        # The delivery process is needed only when requests leave their e-mails to it.
+        outbox_worker = settings.OUTBOX_DELIVERY == "worker" and not no_outbox_worker
+        note = "、メール送信プロセスあり" if outbox_worker else ""
+        self.stdout.write(f"http://{host}:{port}/ で待ち受けます（workers={workers}{note}）")
+        run_gunicorn(host, port, workers, outbox_worker=outbox_worker)
