@@ -183,9 +183,18 @@ def submit_as_owner(public_id, owner_secret: str | None) -> tuple[Submission, st
 
 def _locked_drafts():
     # The draft row lock serialises two presses of the same button; the left join to an
-    # existing submission answers "already submitted?" in the same statement.
-    return Draft.objects.select_for_update(of=("self",)).select_related(
-        "form_version__definition__procedure", "submission"
+    # existing submission answers "already submitted?" in the same statement. Only the
+    # columns a submission uses are read: the button is the busiest write of the site,
+    # and the schema comes from the published-version cache (FormVersion.parsed).
+    return (
+        Draft.objects.select_for_update(of=("self",))
+        .select_related("form_version__definition__procedure", "submission")
+        .only(
+            "public_id", "raw", "owner_secret_hash", "receipt_number", "form_version__status",
+            "form_version__created_at", "form_version__definition__procedure__code",
+            "form_version__definition__procedure__name", "form_version__definition__procedure__section",
+            "form_version__definition__procedure__processing_days", "submission__receipt_number",
+        )
     )
 
 
