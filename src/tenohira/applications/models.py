@@ -62,10 +62,14 @@ class Submission(models.Model):
         WITHDRAWN = "withdrawn", _("取下げ")
 
     receipt_number = models.CharField(_("受付番号"), max_length=40, unique=True)
-    procedure = models.ForeignKey("catalog.Procedure", on_delete=models.PROTECT, related_name="submissions")
+    # No index of their own: the composite indexes below begin with these columns (every
+    # index is written on each submission).
+    procedure = models.ForeignKey(
+        "catalog.Procedure", on_delete=models.PROTECT, related_name="submissions", db_index=False
+    )
     # The section that handles it, copied at submission: staff queues are scoped by it and
     # a later move of the procedure does not move applications already received.
-    section = models.ForeignKey("catalog.Section", on_delete=models.PROTECT, related_name="submissions")
+    section = models.ForeignKey("catalog.Section", on_delete=models.PROTECT, related_name="submissions", db_index=False)
     form_version = models.ForeignKey("forms.FormVersion", on_delete=models.PROTECT, related_name="submissions")
     draft = models.OneToOneField(Draft, on_delete=models.SET_NULL, null=True, blank=True, related_name="submission")
     answers = models.JSONField(_("回答"))
@@ -123,7 +127,8 @@ class SubmissionEvent(models.Model):
 class SubmissionVersion(models.Model):
     """Every version of the answers: the first submission and each resubmission."""
 
-    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="versions")
+    # Indexed by the unique (submission, number) constraint.
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="versions", db_index=False)
     number = models.PositiveIntegerField()
     answers = models.JSONField()
     summary = models.JSONField(default=list)

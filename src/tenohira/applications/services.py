@@ -170,7 +170,7 @@ class NotOwner(Exception):
 def submit(draft: Draft, *, channel: str = Channel.ONLINE, actor=None) -> tuple[Submission, str | None]:
     """Submit a draft once. Returns (submission, status secret); the secret is None when
     the draft had already been submitted (a double tap, a retry, a replayed POST)."""
-    return _submit_once(draft.pk, _locked_drafts().filter(pk=draft.pk), channel=channel, actor=actor)
+    return _submit_once(_locked_drafts().filter(pk=draft.pk), channel=channel, actor=actor)
 
 
 def submit_as_owner(public_id, owner_secret: str | None) -> tuple[Submission, str | None]:
@@ -178,27 +178,33 @@ def submit_as_owner(public_id, owner_secret: str | None) -> tuple[Submission, st
     locked row, so the whole button is one read and one transaction.
     Raises Draft.DoesNotExist, NotOwner or NotReady."""
     drafts = _locked_drafts().filter(public_id=public_id)
-    return _submit_once(None, drafts, channel=Channel.ONLINE, actor=None, owner_secret=owner_secret or "")
+    return _submit_once(drafts, channel=Channel.ONLINE, actor=None, owner_secret=owner_secret or "")
 
 
 def _locked_drafts():
-    # The draft row lock serialises two presses of the same button; the left join to an
-    # existing submission answers "already submitted?" in the same statement. Only the
-    # columns a submission uses are read: the button is the busiest write of the site,
-    # and the schema comes from the published-version cache (FormVersion.parsed).
+    # The draft row lock serialises two presses of the same button. Only the columns a
+    # submission uses are read: the button is the busiest write of the site, and the
+    # schema comes from the published-version cache (FormVersion.parsed).
     return (
         Draft.objects.select_for_update(of=("self",))
-        .select_related("form_version__definition__procedure", "submission")
+        .select_related("form_version__definition__procedure")
         .only(
             "public_id", "raw", "owner_secret_hash", "receipt_number", "form_version__status",
             "form_version__created_at", "form_version__definition__procedure__code",
             "form_version__definition__procedure__name", "form_version__definition__procedure__section",
-            "form_version__definition__procedure__processing_days", "submission__receipt_number",
+            "form_version__definition__procedure__processing_days",
         )
     )
 
 
-def _submit_once(pk, drafts, *, channel, actor, owner_secret=None) -> tuple[Submission, str | None]:
+def _submission_of(draft: Draft) -> Submission | None:
+    submission = Submission.objects.filter(draft_id=draft.pk).first()
+    if submission is not None:
+        submission.draft = draft
+    return submission
+
+
+def _submit_once(drafts, *, channel, actor, owner_secret=None) -> tuple[Submission, str | None]:
     """Two short transactions instead of one long one.
 
     The receipt counter is one row per procedure and fiscal year: every submission of a
@@ -210,10 +216,11 @@ def _submit_once(pk, drafts, *, channel, actor, owner_secret=None) -> tuple[Subm
     failure between the two finds the reservation and reuses it: no number is lost."""
     with transaction.atomic():
         locked = drafts.get()
-        pk = locked.pk
         if owner_secret is not None and not owns(locked, owner_secret):
             raise NotOwner
-        existing = getattr(locked, "submission", None)
+        # A submission exists only for a draft whose number was reserved, so a first
+        # press (nearly every press) does not look for one.
+        existing = _submission_of(locked) if locked.receipt_number else None
         if existing is not None:
             return existing, None
         run = run_of(locked)
@@ -222,14 +229,14 @@ def _submit_once(pk, drafts, *, channel, actor, owner_secret=None) -> tuple[Subm
             raise NotReady(pending)
         if not locked.receipt_number:
             locked.receipt_number = next_receipt_number(locked.form_version.definition.procedure.code, timezone.now())
-            Draft.objects.filter(pk=pk).update(receipt_number=locked.receipt_number)
+            Draft.objects.filter(pk=locked.pk).update(receipt_number=locked.receipt_number)
     try:
         with transaction.atomic():
             return _create_submission(locked, run, channel, actor)
     except IntegrityError:
         # The same draft was submitted by a concurrent press (the draft link and the
         # receipt number are unique): return that one.
-        existing = Submission.objects.filter(draft_id=pk).first()
+        existing = _submission_of(locked)
         if existing is None:
             raise
         return existing, None

@@ -14,7 +14,7 @@ class OutboxMessage(models.Model):
     body = models.TextField(_("本文"))
     reference = models.CharField(_("関連"), max_length=100, blank=True, db_index=True)
     created_at = models.DateTimeField(_("作成日時"), auto_now_add=True)
-    sent_at = models.DateTimeField(_("送信日時"), null=True, blank=True, db_index=True)
+    sent_at = models.DateTimeField(_("送信日時"), null=True, blank=True)
     attempts = models.PositiveIntegerField(_("試行回数"), default=0)
     last_error = models.TextField(_("最後のエラー"), blank=True)
     # After a refusal: not tried again before this time (None: due now).
@@ -24,6 +24,9 @@ class OutboxMessage(models.Model):
         verbose_name = _("送信待ちメール")
         verbose_name_plural = _("送信待ちメール")
         ordering = ["created_at"]
+        # The delivery worker looks for pending messages only; sent ones (nearly all of
+        # the table, kept as a record) stay out of the index.
+        indexes = [models.Index(fields=["id"], condition=models.Q(sent_at__isnull=True), name="outbox_pending_idx")]
 
     def __str__(self) -> str:
         return f"{self.kind} → {self.to}"
