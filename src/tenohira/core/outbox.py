@@ -42,10 +42,23 @@ def delivery_mode() -> str:
 
 
 def enqueue(*, kind: str, to: str, subject: str, body: str, reference: str = "") -> OutboxMessage:
-    message = OutboxMessage.objects.create(kind=kind, to=to, subject=subject, body=body, reference=reference)
+    message = compose(kind=kind, to=to, subject=subject, body=body, reference=reference)
+    message.save(force_insert=True)
+    saved(message)
+    return message
+
+
+def compose(*, kind: str, to: str, subject: str, body: str, reference: str = "") -> OutboxMessage:
+    """An unsaved message, for a caller that writes it with other rows (core.rows);
+    call saved() once it is written."""
+    return OutboxMessage(kind=kind, to=to, subject=subject, body=body, reference=reference)
+
+
+def saved(message: OutboxMessage) -> None:
+    """The message row was written in the current transaction: deliver after the commit
+    when the requests send their own e-mail."""
     if delivery_mode() == AFTER_COMMIT:
         transaction.on_commit(lambda: deliver(message.pk))
-    return message
 
 
 def retry_pause(attempts: int) -> dt.timedelta:
