@@ -96,8 +96,10 @@ def add_counts(deltas: dict[Key, int], names=None) -> None:
             except IntegrityError:
                 pass  # a concurrent writer created one of them: go one key at a time
         for key, delta in deltas.items():
+            if key.procedure_id is not None and delta > 0 and _increment(key, delta):
+                continue  # the common case: one more application on a day already counted
             rows = DailyApplications.objects.filter(_filter_of(key))
-            if _increment(key, delta) if key.procedure_id is not None else rows.update(count=F("count") + delta):
+            if rows.update(count=F("count") + delta):
                 if delta < 0:
                     rows.filter(count=0).delete()
                 continue
