@@ -73,3 +73,21 @@ def insert_together(parent: Model, children: Iterable[tuple[Model, str | None]] 
     for child, fk in children:
         if fk:
             setattr(child, fk, parent.pk)
+
+
+def load(model: type[Model], attnames: list[str], values) -> Model:
+    """A model instance from columns read with hand-written SQL: the same conversions the
+    ORM applies (dates, UUIDs and JSON on every database), then Model.from_db, so the
+    instance is as if loaded with .only(*attnames)."""
+    by_attname = dict(zip(attnames, values, strict=True))
+    names, converted = [], []
+    for field in model._meta.concrete_fields:  # from_db expects the model's field order
+        if field.attname not in by_attname:
+            continue
+        value = by_attname[field.attname]
+        column = field.get_col(model._meta.db_table)
+        for converter in connection.ops.get_db_converters(column) + field.get_db_converters(connection):
+            value = converter(value, column, connection)
+        names.append(field.attname)
+        converted.append(value)
+    return model.from_db(connection.alias, names, converted)
