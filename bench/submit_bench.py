@@ -1,36 +1,44 @@
 """Submissions per second of a 20-field form, end to end through the production server.
 
     .venv/bin/python bench/submit_bench.py                      # PostgreSQL, defaults below
-    .venv/bin/python bench/submit_bench.py --drafts 5000 --clients 32 --workers 4
+    .venv/bin/python bench/submit_bench.py --rounds 5 --drafts 3000 --clients 32 --workers 4
 
 What runs: a throwaway PostgreSQL database (created, migrated, dropped at the end), a
 procedure with a realistic 20-field one-step form published through forms.services, and
-the real production server as a subprocess: `tenohira serve` (gunicorn, sync workers).
-N drafts are filled through the services (start_draft + save_step with what a browser
+the real production server as a subprocess: `tenohira serve` (gunicorn, sync workers, and
+the e-mail delivery worker `tenohira outbox work` that it starts as its child). R × N
+drafts are filled through the services (start_draft + save_step with what a browser
 posts: that is setup), and each draft's check page is fetched over HTTP once to get the
 CSRF cookie and form token, exactly as a browser does before pressing 送信.
 
-What is measured: C concurrent clients POST /apply/<id>/check/ with the draft's owner
-cookie and CSRF token, each draft once, and expect 302 → /apply/<id>/done/. That is the
-whole submission: CSRF, ownership, recomputing the answers, one transaction with the
-receipt number, the submission row, the outbox e-mail, the session that keeps the status
-code, and the e-mail sent after the commit. Afterwards the database must hold exactly N
-submissions with N distinct receipt numbers. Then the same clients call a trivial view on
-the same server for the same duration (GET /api/v1/postal-codes/9638601: the cheapest
+What is measured, R rounds (--rounds, default 3) of: C concurrent clients POST
+/apply/<id>/check/ with the draft's owner cookie and CSRF token, each of the round's N
+drafts once, and expect 302 → /apply/<id>/done/. That is the whole submission: CSRF, the
+answers recomputed, and two short transactions - the draft read under a row lock (with
+the ownership check) and its receipt number reserved on it, then the submission, its
+first version, its first event and the confirmation e-mail written in one statement,
+with the day's count. The e-mail is sent by the delivery worker in batches; being a child
+of the server process, its CPU is counted in the server's. After each round the outbox
+must be empty and hold every confirmation so far (the lag after the round's last
+submission is printed). Then the same clients call a trivial view on the same server for
+as long as the round's submissions took (GET /api/v1/postal-codes/9638601: the cheapest
 Django view there is - no database, no template, no session - a dict lookup and a small
 JSON response), so the ratio shows what a submission costs next to the floor of the stack
-(gunicorn, WSGI, middleware, URL routing).
+(gunicorn, WSGI, middleware, URL routing). The summary takes the median of the rounds
+(on a shared machine single runs of the same code differ widely), pools the
+latencies of all rounds, and judges the target on the median. Afterwards the database
+must hold exactly R × N submissions with R × N distinct receipt numbers and drafts.
 
-The load generator is threads with http.client (gunicorn's sync workers close the
-connection after each response, as behind a proxy, so each request opens a connection).
-Its own CPU time is printed with the server's and PostgreSQL's: on a 2-core machine they
-share the cores, and the figures say how much of them each took.
+The load generator is threads with a raw-socket HTTP client (gunicorn's sync workers
+close the connection after each response, as behind a proxy, so each request opens a
+connection). Its own CPU time is printed with the server's and PostgreSQL's: on a 2-core
+machine they share the cores, and the figures say how much of them each took.
 
 Also printed: the weight of a step page of the form (HTML + CSS + JS as transferred, no
-fonts) against the 50 KB target, and - when submissions/s is below the target, or with
---profile always - the SQL one submission sends and a py-spy profile of one gunicorn
-worker's CPU during more submissions (`.venv/bin/pip install py-spy`; without it, cProfile
-in this process).
+fonts) against the 50 KB target, and - when the median is below the target, or with
+--profile always - the SQL one submission sends and a py-spy profile of the whole server
+(master, web workers and e-mail worker: --subprocesses, 500 samples/s, --gil) during more
+submissions (`.venv/bin/pip install py-spy`; without it, cProfile in this process).
 
 Figures are printed, never asserted: they depend on the machine and its load.
 """
@@ -50,6 +58,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -580,27 +589,44 @@ def page_weight(port: int, public_id: str, secret: str) -> None:
 
 # --- profile ---------------------------------------------------------------------------
 
-# Where a worker's CPU goes: inclusive share of the samples py-spy took while the worker
-# held the GIL inside a request (--gil: running Python, not waiting for PostgreSQL or the
-# network; py-spy's own idle detection counted psycopg's waits as busy here, while --gil
-# agrees with the CPU time /proc reports for the workers). A needle is "path:function" (the function
-# may be a method, "Class.function" in py-spy's frames) or a path fragment.
+PROFILE_RATE = 500  # samples per second and process
+
+# Where the server's CPU goes: inclusive share of the samples py-spy took of the whole
+# server (gunicorn master, web workers, e-mail delivery worker) while a thread held the
+# GIL (--gil: running Python, not waiting for PostgreSQL or the network; py-spy's own idle
+# detection counted psycopg's waits as busy, while --gil agrees with the CPU time /proc
+# reports). A needle is "path:function" (the function may be a method, "Class.function"
+# in py-spy's frames) or a path fragment. Indented rows are inside the row above.
 KEY_FRAMES = [
-    ("gunicorn: parsing the request, writing the response", ("gunicorn/http/",)),
-    ("Django request handling (WSGIHandler: middleware + view)", ("django/core/handlers/wsgi.py:__call__",)),
-    ("  CSRF check", ("django/middleware/csrf.py:process_view",)),
-    ("  session save (keeps the status code for the done page)", ("django/contrib/sessions/middleware.py:process_response",)),
-    ("  views.check", ("tenohira/applications/views.py:check",)),
-    ("    owner check (views._owned_draft → selectors.get_draft)", ("tenohira/applications/views.py:_owned_draft",)),
-    ("    services.submit (the transaction)", ("tenohira/applications/services.py:submit",)),
-    ("      receipt number (INSERT … ON CONFLICT … RETURNING)", ("tenohira/applications/receipts.py:next_receipt_number",)),
-    ("    FormRun (services.run_of: once in the view, once in submit)", ("tenohira/applications/services.py:run_of",)),
-    ("    e-mail sent after the commit (outbox.deliver)", ("tenohira/core/outbox.py:deliver",)),
-    ("      writing the message (EmailMessage.send, file backend)", ("django/core/mail/message.py:send",)),
+    ("gunicorn: parsing the request, writing the response (gunicorn/http/)", ("gunicorn/http/",)),
+    ("gunicorn: the access log line (gunicorn/glogging.py)", ("gunicorn/glogging.py",)),
+    ("Django request handling (WSGIHandler.__call__: middleware + view)", ("django/core/handlers/wsgi.py:__call__",)),
+    ("  CSRF check (CsrfViewMiddleware.process_view)", ("django/middleware/csrf.py:process_view",)),
+    ("  views._submit", ("tenohira/applications/views.py:_submit",)),
+    ("    services.submit_as_owner → _submit_once (both transactions)",
+     ("tenohira/applications/services.py:_submit_once",)),
+    ("      the locking read (_lock_draft: written-out SQL, FOR UPDATE)",
+     ("tenohira/applications/services.py:_lock_draft",)),
+    ("      receipt number (next_receipt_number: INSERT … ON CONFLICT … RETURNING)",
+     ("tenohira/applications/receipts.py:next_receipt_number",)),
+    ("      FormRun (services.run_of, once per submission)", ("tenohira/applications/services.py:run_of",)),
+    ("      the submission's rows (_create_submission, second transaction)",
+     ("tenohira/applications/services.py:_create_submission",)),
+    ("        submission, version, event, e-mail in one statement (core.rows.insert_together)",
+     ("tenohira/core/rows.py:insert_together",)),
+    ("        the day's count (insights.aggregates.count_submission)",
+     ("tenohira/insights/aggregates.py:count_submission",)),
+    ("e-mail delivery worker sending a batch (core.outbox._send_locked)", ("tenohira/core/outbox.py:_send_locked",)),
+    ("  writing each message (EmailMessage.send, file backend)", ("django/core/mail/message.py:send",)),
     ("Django ORM turning querysets into SQL (SQLCompiler.as_sql)", ("django/db/models/sql/compiler.py:as_sql",)),
-    ("Django ORM making model instances (Model.__init__, from_db)", ("django/db/models/base.py:__init__", "django/db/models/base.py:from_db")),
+    ("Django ORM making model instances (Model.__init__, from_db)",
+     ("django/db/models/base.py:__init__", "django/db/models/base.py:from_db")),
     ("psycopg (sending queries, reading results)", ("psycopg/",)),
 ]
+
+# With --subprocesses a stack starts with one frame per process, parent first:
+# process <pid>:"<command line>" (the command line may itself hold a ";").
+_PROCESS_FRAME = re.compile(r'process (\d+):"(.*?)"(?:;|$)')
 
 
 def _frame_key(frame: str) -> tuple[str, str]:
@@ -620,59 +646,119 @@ def _matches(frame: tuple[str, str], needle: str) -> bool:
     return path.endswith(want_path) and (func == want_func or func.endswith("." + want_func))
 
 
-def profile_one_worker(port: int, server_pid: int, version, clients: int, n: int) -> bool:
-    """py-spy samples one gunicorn worker's CPU while the clients submit N more drafts."""
+def _parse_stack(stack: str) -> tuple[int | None, str, list[tuple[str, str]]]:
+    """(pid and command line of the sampled process, or None and "", its frames)."""
+    pid, command = None, ""
+    while match := _PROCESS_FRAME.match(stack):
+        pid, command = int(match.group(1)), match.group(2)
+        stack = stack[match.end():]
+    return pid, command, [_frame_key(frame) for frame in stack.split(";") if frame]
+
+
+def _children(pid: int) -> list[int]:
+    return [child for child in map(int, filter(str.isdigit, os.listdir("/proc")))
+            if (_proc_stat(child) or ("", 0, 0, 0))[1] == pid]
+
+
+def wait_for_outbox(timeout: float = 120) -> int:
+    """Wait until no e-mail is pending (or the timeout); returns how many are pending."""
+    from tenohira.core.models import OutboxMessage
+
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = OutboxMessage.objects.filter(sent_at__isnull=True).count()
+        if not pending or time.monotonic() > deadline:
+            return pending
+        time.sleep(0.1)
+
+
+def profile_server(port: int, server_pid: int, version, clients: int, n: int) -> bool:
+    """py-spy samples the whole server (--subprocesses: master, web workers and e-mail
+    worker) while the clients submit N more drafts and the outbox is emptied."""
     pyspy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
     if not pyspy:
         print("  py-spy is not installed (.venv/bin/pip install py-spy); profiling in-process instead")
         return False
-    workers = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
-               if (_proc_stat(pid) or ("", 0, 0, 0))[1] == server_pid]
-    if not workers:
-        return False
+    children = _children(server_pid)
+    mail_pids = {pid for pid in children if _is_mail_worker(pid)}
     drafts = make_drafts(version, n)
     tokens, _ = fetch_csrf(port, clients, server_pid, drafts)
-    out = Path(tempfile.mkdtemp()) / "worker.txt"
-    spy = subprocess.Popen([pyspy, "record", "--pid", str(workers[0]), "--rate", "200", "--gil", "--nonblocking",
-                            "--format", "raw", "--output", str(out)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    out = Path(tempfile.mkdtemp()) / "server.txt"
+    spy = subprocess.Popen([pyspy, "record", "--pid", str(server_pid), "--subprocesses", "--rate", str(PROFILE_RATE),
+                            "--gil", "--nonblocking", "--format", "raw", "--output", str(out)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     time.sleep(1.0)  # py-spy attaches
+    before = cpu_snapshot(server_pid)
+    began = time.perf_counter()
     phase = submit_all(port, clients, server_pid, drafts, tokens)
+    pending = wait_for_outbox()
+    wall = time.perf_counter() - began
+    after = cpu_snapshot(server_pid)
     spy.send_signal(signal.SIGINT)
-    _, err = spy.communicate(timeout=60)
+    report, _ = spy.communicate(timeout=60)
+    report = report.decode(errors="replace")
     if not out.exists():
-        print(f"  py-spy failed: {err.decode(errors='replace').strip()[-300:]}")
+        print(f"  py-spy failed: {report.strip()[-300:]}")
         return False
-    print(f"  py-spy on worker pid {workers[0]} (one of {len(workers)}) while {phase.done} more drafts were submitted"
-          f" ({phase.rate:.0f}/s with the sampler attached):")
-    request_samples = 0
+    server_cpu = (after[0] - before[0]) + (after[1] - before[1])
+    mail_cpu = after[3] - before[3]
+
+    roles = dict.fromkeys(["web workers, inside a request", "web workers, between requests",
+                           "e-mail delivery worker", "gunicorn master"], 0)
     inclusive = dict.fromkeys([label for label, _ in KEY_FRAMES], 0)
     leaves: dict[str, int] = {}
+    total = 0
     for line in out.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
-        frames = [_frame_key(f) for f in stack.split(";")]
-        if not any(func.endswith("handle_request") for _, func in frames):
-            continue  # between requests
         hits = int(count)
-        request_samples += hits
+        pid, command, frames = _parse_stack(stack)
+        if not frames:
+            continue
+        total += hits
+        in_request = any(func.endswith("handle_request") for _, func in frames)
+        if pid == server_pid:
+            role = "gunicorn master"
+        elif pid in mail_pids or "outbox work" in command or (
+            pid is None and not in_request
+            and any(_matches(f, n) for f in frames for n in ("core/outbox.py:_send_locked", "core/outbox.py:deliver_batch"))
+        ):
+            role = "e-mail delivery worker"
+        elif in_request:
+            role = "web workers, inside a request"
+        else:
+            role = "web workers, between requests"
+        roles[role] += hits
         for label, needles in KEY_FRAMES:
             if any(_matches(f, needle) for f in frames for needle in needles):
                 inclusive[label] += hits
         leaf = f"{frames[-1][0]}:{frames[-1][1]}"
         leaves[leaf] = leaves.get(leaf, 0) + hits
-    if not request_samples:
-        print("  no samples inside a request")
+    shutil.rmtree(out.parent, ignore_errors=True)
+    if not total:
+        print("  py-spy took no samples")
         return False
-    print(f"  share of the worker's CPU inside requests ({request_samples} samples at 200/s"
-          f" over {phase.wall:.1f} s: it ran Python {request_samples / 200 / phase.wall * 100:.0f}% of the time):")
+    summary = re.search(r"Samples: (\d+) Errors: (\d+)", report)
+    errors = f", {int(summary.group(2)):,} sampling errors" if summary and int(summary.group(2)) else ""
+    print(f"  py-spy on the whole server (master, {len(children) - len(mail_pids)} web workers, the e-mail worker;"
+          f" {PROFILE_RATE}/s per process, --gil) while {phase.done:,} more drafts were submitted"
+          f" ({phase.rate:.0f}/s with the sampler attached{', FAILED: ' + str(len(phase.failures)) if phase.failures else ''})"
+          f" and the outbox was emptied{f' ({pending:,} still pending)' if pending else ''}:")
+    print(f"  {total:,} samples{errors} = {total / PROFILE_RATE:.1f} s of Python holding the GIL at {PROFILE_RATE}/s;"
+          f" /proc: the server used {server_cpu:.1f} s of CPU over these {wall:.1f} s"
+          f" ({server_cpu / max(phase.done, 1) * 1000:.2f} ms per submission, the e-mail worker"
+          f" {mail_cpu / max(phase.done, 1) * 1000:.2f} ms of it)")
+    per = max(phase.done, 1) * PROFILE_RATE / 1000  # samples per ms of a submission
+    print("  share of the samples by process (ms per submission at the nominal rate):")
+    for role, hits in roles.items():
+        print(f"    {hits / total * 100:5.1f}%  {hits / per:5.2f} ms  {role}")
+    print("  where the server's time goes (inclusive share of all samples; ms per submission):")
     for label, hits in inclusive.items():
-        print(f"    {hits / request_samples * 100:5.1f}%  {label}")
+        print(f"    {hits / total * 100:5.1f}%  {hits / per:5.2f} ms  {label}")
     print("  top functions where the time is spent (self):")
     for frame, hits in sorted(leaves.items(), key=lambda kv: -kv[1])[:10]:
-        print(f"    {hits / request_samples * 100:5.1f}%  {frame}")
-    shutil.rmtree(out.parent, ignore_errors=True)
+        print(f"    {hits / total * 100:5.1f}%  {hits / per:5.2f} ms  {frame}")
     return True
 
 

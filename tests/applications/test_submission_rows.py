@@ -14,7 +14,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tenohira.applications import services
-from tenohira.applications.models import Draft, ReceiptCounter, Submission, SubmissionEvent, SubmissionVersion
+from tenohira.applications.models import (
+    Draft,
+    ReceiptCounter,
+    Submission,
+    SubmissionEvent,
+    SubmissionVersion,
+)
 from tenohira.core.models import OutboxMessage
 from tenohira.core.rows import insert_together, load
 from tenohira.forms.models import FormVersion
