@@ -261,3 +261,26 @@ def test_fold_code_strips_spaces_of_either_width(code):
 
 def test_half_width_kana_in_codes_becomes_full_width():
     assert fold_code("ｱｲｳ１２３") == "アイウ123"
+
+
+def test_postal_lookup_works_from_any_thread():
+    # The first lookup in this thread, then lookups from other threads (a threaded server):
+    # each thread must get an answer, not SQLite's "objects created in a thread" error.
+    import threading
+
+    assert lookup_postal_code("963-8601")["city"] == "郡山市"
+    results, errors = [], []
+
+    def look():
+        try:
+            results.append(lookup_postal_code("9638601")["prefecture"])
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=look) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    assert results == ["福島県"] * 4

