@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -193,6 +194,26 @@ _LOCKED_COLUMNS = [
 ]
 
 
+@functools.cache
+def _lock_sql(key: str, vendor: str) -> str:
+    """The statement of _lock_draft, built once per process and database kind."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(
+        f"{alias}.{quote(model._meta.get_field(name).column)}" for model, alias, names in _LOCKED_COLUMNS for name in names
+    )
+    tables = {alias: quote(model._meta.db_table) for model, alias, _names in _LOCKED_COLUMNS}
+    lock = " FOR UPDATE OF d" if connection.features.has_select_for_update_of else (
+        " FOR UPDATE" if connection.features.has_select_for_update else ""
+    )  # SQLite has no row locks: its write transactions already run one at a time
+    return (
+        f"SELECT {columns} FROM {tables['d']} d "  # noqa: S608 (names from the models, value a parameter)
+        f"JOIN {tables['v']} v ON v.id = d.form_version_id "
+        f"JOIN {tables['f']} f ON f.id = v.definition_id "
+        f"JOIN {tables['p']} p ON p.id = f.procedure_id "
+        f"WHERE d.{quote(Draft._meta.get_field(key).column)} = %s{lock}"
+    )
+
+
 def _lock_draft(key: str, value) -> Draft:
     """The draft row, locked, with what a submission uses of its form version and
     procedure (the schema itself comes from the published-version cache).
@@ -202,21 +223,7 @@ def _lock_draft(key: str, value) -> Draft:
     CPU per submission, as long again as the round trip (bench/submit_bench.py). The
     columns go through the ORM's own conversions (core.rows.load). The row lock makes two
     presses of the same button wait for each other."""
-    quote = connection.ops.quote_name
-    columns = ", ".join(
-        f"{alias}.{quote(model._meta.get_field(name).column)}" for model, alias, names in _LOCKED_COLUMNS for name in names
-    )
-    tables = {alias: quote(model._meta.db_table) for model, alias, _names in _LOCKED_COLUMNS}
-    lock = " FOR UPDATE OF d" if connection.features.has_select_for_update_of else (
-        " FOR UPDATE" if connection.features.has_select_for_update else ""
-    )  # SQLite has no row locks: its write transactions already run one at a time
-    sql = (
-        f"SELECT {columns} FROM {tables['d']} d "  # noqa: S608 (names from the models, value a parameter)
-        f"JOIN {tables['v']} v ON v.id = d.form_version_id "
-        f"JOIN {tables['f']} f ON f.id = v.definition_id "
-        f"JOIN {tables['p']} p ON p.id = f.procedure_id "
-        f"WHERE d.{quote(Draft._meta.get_field(key).column)} = %s{lock}"
-    )
+    sql = _lock_sql(key, connection.vendor)
     lookup = Draft._meta.get_field(key).get_db_prep_value(value, connection)
     with connection.cursor() as cursor:
         cursor.execute(sql, [lookup])
