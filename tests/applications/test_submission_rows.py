@@ -98,14 +98,19 @@ def test_the_submission_writes_its_rows_in_one_statement_on_postgresql(tiny_form
     assert message.to == submission.email
 
 
+def unsaved_submission(draft: Draft, now, **fields) -> Submission:
+    procedure = draft.form_version.definition.procedure
+    return Submission(
+        receipt_number="2024-TST-999999", procedure=procedure, section_id=procedure.section_id,
+        form_version=draft.form_version, draft=draft, submitted_at=now, status_secret_hash="x" * 64, **fields,
+    )
+
+
 def test_insert_together_sets_the_keys_and_writes_what_save_would(tiny_form, flow):
     draft = filled_draft(tiny_form, flow.TINY_ANSWERS)
-    procedure = draft.form_version.definition.procedure
     now = timezone.now()
-    parent = Submission(
-        receipt_number="2024-TST-999999", procedure=procedure, section_id=procedure.section_id,
-        form_version=draft.form_version, draft=draft, answers={"名前": "山田", "数": [1, 2]},
-        summary=[{"title": "見出し", "items": []}], submitted_at=now, status_secret_hash="x" * 64,
+    parent = unsaved_submission(
+        draft, now, answers={"名前": "山田", "数": [1, 2]}, summary=[{"title": "見出し", "items": []}]
     )
     version = SubmissionVersion(number=1, answers={"名前": "山田"}, created_at=now)
     message = OutboxMessage(kind="test", to="a@example.jp", subject="件名", body="本文")
@@ -123,12 +128,8 @@ def test_insert_together_sets_the_keys_and_writes_what_save_would(tiny_form, flo
 
 def test_insert_together_writes_nothing_when_one_row_is_refused(tiny_form, flow):
     draft = filled_draft(tiny_form, flow.TINY_ANSWERS)
-    procedure = draft.form_version.definition.procedure
     now = timezone.now()
-    parent = Submission(
-        receipt_number="2024-TST-999998", procedure=procedure, section_id=procedure.section_id,
-        form_version=draft.form_version, draft=draft, answers={}, submitted_at=now, status_secret_hash="x",
-    )
+    parent = unsaved_submission(draft, now, answers={})
     twins = [(SubmissionVersion(number=1, answers={}, created_at=now), "submission_id") for _ in range(2)]
     with pytest.raises(IntegrityError), transaction.atomic():
         insert_together(parent, twins)  # (submission, number) is unique

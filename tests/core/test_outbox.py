@@ -231,17 +231,23 @@ def outbox_workers(pid: int) -> list[int]:
     return [child for child, cmdline in children_of(pid).items() if b"outbox\x00work" in cmdline]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_serve_runs_the_delivery_worker_and_starts_it_again_when_it_dies(tmp_path):
+def start_serve(data_dir: Path, *options: str) -> subprocess.Popen:
+    """`tenohira serve` with one web worker on a free port, on this test's database."""
     import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-c", "from tenohira.cli import main; main()", "serve", "--port", str(port), "--workers", "1"],
-        env=process_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    return subprocess.Popen(
+        [sys.executable, "-c", "from tenohira.cli import main; main()", "serve", "--port", str(port),
+         "--workers", "1", *options],
+        env=process_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_serve_runs_the_delivery_worker_and_starts_it_again_when_it_dies(tmp_path):
+    server = start_serve(tmp_path)
     try:
         first = wait_for(lambda: outbox_workers(server.pid), 30, "serve starts the e-mail worker")
         assert len(first) == 1
@@ -264,16 +270,7 @@ def test_serve_runs_the_delivery_worker_and_starts_it_again_when_it_dies(tmp_pat
 
 @pytest.mark.django_db(transaction=True)
 def test_serve_starts_no_delivery_worker_when_asked_not_to(tmp_path):
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-c", "from tenohira.cli import main; main()", "serve", "--port", str(port), "--workers", "1",
-         "--no-outbox-worker"],
-        env=process_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    server = start_serve(tmp_path, "--no-outbox-worker")
     try:
         wait_for(lambda: any(b"gunicorn" in c or b"serve" in c for c in children_of(server.pid).values()), 30,
                  "the web worker starts")
