@@ -100,12 +100,20 @@ def test_a_refused_message_waits_and_the_others_are_sent(db, worker_mode, settin
     assert refused.next_attempt_at > timezone.now() + dt.timedelta(seconds=110)  # 2 minutes this time
 
 
-def test_the_pause_grows_to_an_hour_and_the_message_is_given_up_after_max_attempts(db, worker_mode, settings):
+def test_the_pause_grows_to_an_hour_and_the_message_is_given_up_after_max_attempts(
+    db, worker_mode, settings, caplog
+):
     assert [outbox.retry_pause(n).total_seconds() / 60 for n in (1, 2, 3, 4, 7, 8, 20)] == [1, 2, 4, 8, 60, 60, 60]
     settings.EMAIL_BACKEND = f"{__name__}.PickyBackend"
-    message = outbox.enqueue(kind="test", to="refused@example.jp", subject="届かない", body="本文")
-    OutboxMessage.objects.filter(pk=message.pk).update(attempts=outbox.MAX_ATTEMPTS)
-    assert outbox.deliver_batch() == (0, 0)
+    message = outbox.enqueue(kind="test", to="refused@example.jp", subject="届かない", body="本文", reference="R-9")
+    OutboxMessage.objects.filter(pk=message.pk).update(attempts=outbox.MAX_ATTEMPTS - 1)
+    with caplog.at_level("ERROR", logger="tenohira.core.outbox"):
+        assert outbox.deliver_pending() == (0, 1)
+    given_up = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(given_up) == 1 and "given up after 10 attempts" in given_up[0].getMessage()
+    assert "R-9" in given_up[0].getMessage() and "refused@" not in given_up[0].getMessage()
+    OutboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=None)
+    assert outbox.deliver_batch() == (0, 0)  # never tried again
     assert outbox.deliver_pending() == (0, 0)
 
 

@@ -138,6 +138,12 @@ def _send_locked(messages, *, skip_locked: bool = False) -> tuple[list[int], lis
         for message, exc in refused:
             logger.warning("outbox message %s not sent: %s", message.pk, exc)
             message.attempts += 1
+            if message.attempts >= MAX_ATTEMPTS:
+                # No address in the log (personal data): the row has it, for whoever follows up.
+                logger.error(
+                    "outbox message %s (%s, %s) given up after %s attempts: %s",
+                    message.pk, message.kind, message.reference, message.attempts, exc,
+                )
             message.last_error = str(exc)[:2000]
             message.next_attempt_at = now + retry_pause(message.attempts)
             message.save(update_fields=["attempts", "last_error", "next_attempt_at"])
