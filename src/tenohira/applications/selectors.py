@@ -15,11 +15,9 @@ def published_form_version(procedure) -> FormVersion | None:
     return definition.published_version()
 
 
-def get_draft(public_id, *, related: bool = True) -> Draft:
-    """The draft; with `related`, what its pages show (procedure, section) in the same query."""
-    drafts = Draft.objects.select_related(
-        "form_version__definition__procedure__section__department" if related else "form_version"
-    )
+def get_draft(public_id) -> Draft:
+    """The draft, with what its pages show (procedure, section) in the same query."""
+    drafts = Draft.objects.select_related("form_version__definition__procedure__section__department")
     draft = drafts.filter(public_id=public_id).first()
     if draft is None:
         raise Http404("draft not found")

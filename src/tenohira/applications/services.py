@@ -180,7 +180,7 @@ def submit(draft: Draft, *, channel: str = Channel.ONLINE, actor=None) -> tuple[
 
 def submit_as_owner(public_id, owner_secret: str | None) -> tuple[Submission, str | None]:
     """The resident's 送信 button: like `submit`, with the ownership check made on the
-    locked row, so the whole button is one read and one transaction.
+    locked row, so the button reads the draft once.
     Raises Draft.DoesNotExist, NotOwner or NotReady."""
     return _submit_once("public_id", public_id, channel=Channel.ONLINE, actor=None, owner_secret=owner_secret or "")
 
@@ -198,19 +198,21 @@ _LOCKED_COLUMNS = [
 def _lock_sql(key: str, vendor: str) -> str:
     """The statement of _lock_draft, built once per process and database kind."""
     quote = connection.ops.quote_name
-    columns = ", ".join(
-        f"{alias}.{quote(model._meta.get_field(name).column)}" for model, alias, names in _LOCKED_COLUMNS for name in names
-    )
+
+    def column(model, name: str) -> str:
+        return quote(model._meta.get_field(name).column)
+
+    columns = ", ".join(f"{alias}.{column(model, name)}" for model, alias, names in _LOCKED_COLUMNS for name in names)
     tables = {alias: quote(model._meta.db_table) for model, alias, _names in _LOCKED_COLUMNS}
     lock = " FOR UPDATE OF d" if connection.features.has_select_for_update_of else (
         " FOR UPDATE" if connection.features.has_select_for_update else ""
     )  # SQLite has no row locks: its write transactions already run one at a time
     return (
         f"SELECT {columns} FROM {tables['d']} d "  # noqa: S608 (names from the models, value a parameter)
-        f"JOIN {tables['v']} v ON v.id = d.form_version_id "
-        f"JOIN {tables['f']} f ON f.id = v.definition_id "
-        f"JOIN {tables['p']} p ON p.id = f.procedure_id "
-        f"WHERE d.{quote(Draft._meta.get_field(key).column)} = %s{lock}"
+        f"JOIN {tables['v']} v ON v.{column(FormVersion, 'id')} = d.{column(Draft, 'form_version_id')} "
+        f"JOIN {tables['f']} f ON f.{column(FormDefinition, 'id')} = v.{column(FormVersion, 'definition_id')} "
+        f"JOIN {tables['p']} p ON p.{column(Procedure, 'id')} = f.{column(FormDefinition, 'procedure_id')} "
+        f"WHERE d.{column(Draft, key)} = %s{lock}"
     )
 
 
