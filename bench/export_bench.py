@@ -44,7 +44,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+
+from _database import create_database, setup_django
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB_URL = "postgres://postgres@127.0.0.1:5432/tenohira_bench_export"
@@ -120,41 +121,6 @@ STATUS_WEIGHTS = [("received", 20), ("under_review", 25), ("returned", 4), ("res
 
 
 # --- database and Django ------------------------------------------------------------------
-
-
-def _with_dbname(url: str, name: str) -> str:
-    return urlunparse(urlparse(url)._replace(path="/" + name))
-
-
-def create_database(url: str):
-    import psycopg
-    from psycopg import sql
-
-    name = urlparse(url).path.lstrip("/")
-    if not name.startswith("tenohira_bench"):
-        sys.exit(f"the database name must start with tenohira_bench (it is dropped): {name}")
-    admin_url = _with_dbname(url, "postgres")
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-    def drop():
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        print(f"dropped database {name}")
-
-    return drop
-
-
-def setup_django(data_dir: str, db_url: str) -> None:
-    os.environ["TENOHIRA_DATA_DIR"] = data_dir
-    os.environ["DATABASE_URL"] = db_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tenohira.config.settings"
-    os.environ.pop("TENOHIRA_DEMO", None)
-    sys.path.insert(0, str(ROOT / "src"))
-    import django
-
-    django.setup()
 
 
 # --- generated data ------------------------------------------------------------------------

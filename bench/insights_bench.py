@@ -35,14 +35,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+
+from _database import create_database, setup_django
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -66,38 +66,8 @@ SCHEMA = {"title": "ベンチマーク申請", "steps": [{"key": "about", "title
     {"key": "full_name", "type": "text", "label": "氏名", "required": True}]}]}
 
 
-def _with_dbname(url: str, name: str) -> str:
-    return urlunparse(urlparse(url)._replace(path=f"/{name}"))
-
-
-def create_database(url: str):
-    import psycopg
-    from psycopg import sql
-
-    name = urlparse(url).path.lstrip("/")
-    if not name.startswith("tenohira_bench"):
-        sys.exit(f"the database name must start with tenohira_bench (it is dropped): {name}")
-    admin_url = _with_dbname(url, "postgres")
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-    def drop():
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        print(f"dropped database {name}")
-
-    return drop
-
-
-def setup_django(data_dir: str, db_url: str) -> None:
-    os.environ["TENOHIRA_DATA_DIR"] = data_dir
-    os.environ["DATABASE_URL"] = db_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tenohira.config.settings"
-    os.environ.pop("TENOHIRA_DEMO", None)
-    import django
-
-    django.setup()
+def setup_and_migrate(data_dir: str, db_url: str) -> None:
+    setup_django(data_dir, db_url)
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
@@ -308,7 +278,7 @@ def main() -> None:
     drop = create_database(args.db_url)
     data_dir = tempfile.mkdtemp(prefix="tenohira-insights-bench-")
     try:
-        setup_django(data_dir, args.db_url)
+        setup_and_migrate(data_dir, args.db_url)
         rng = random.Random(args.seed)
         started = time.perf_counter()
         form_id, ranked = build_catalog(rng, years)
