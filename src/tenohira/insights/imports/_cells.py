@@ -1,4 +1,5 @@
-"""Reading the cells of the POS and printout files (shared by pos.py and printouts.py).
+"""What the importers share: reading the cells of the files (POS, printouts, inventory,
+savings) and the counts every import reports.
 
 Clerks' spreadsheets write the same number as 1,234 / １２３４ / 1234円 / 1234.0 (an
 XLSX number cell) and the same header as 金額 / 金額（円） / amount_yen. These helpers
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -19,6 +21,26 @@ from django.db import IntegrityError, transaction
 from tenohira.catalog.services import ImportRejected, RowError
 from tenohira.core.tabular import Table, TableError, read_table
 from tenohira.core.text import fold_width, normalize
+
+
+@dataclass(kw_only=True)
+class ImportCounts:
+    """Rows created, updated and unchanged, the format read, and anything to tell the
+    clerk (columns not used, warnings)."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    source_format: str = ""
+    ignored_columns: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def counts(self) -> str:
+        return f"新規 {self.created} 件、更新 {self.updated} 件、変更なし {self.unchanged} 件"
+
+    def notes(self) -> str:
+        text = f"（使わなかった列: {'、'.join(self.ignored_columns)}）" if self.ignored_columns else ""
+        return text + "".join(f"\n注意: {warning}" for warning in self.warnings)
 
 
 def load(path: str | Path) -> Table:

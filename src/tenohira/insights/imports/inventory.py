@@ -17,7 +17,6 @@ one transaction. Importing the same file again changes nothing (rows are updated
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -28,6 +27,7 @@ from django.db import transaction
 from tenohira.catalog.services import ImportRejected, RowError
 from tenohira.core.tabular import Table, TableError, read_table
 from tenohira.core.text import fold_width, normalize
+from tenohira.insights.imports import _cells
 from tenohira.insights.models import InventoryDepartment, InventoryProcedure
 
 DEPARTMENTS = "departments"
@@ -85,23 +85,16 @@ _ERA_START = {"令和": 2018, "R": 2018, "平成": 1988, "H": 1988}
 
 
 @dataclass
-class ImportResult:
+class ImportResult(_cells.ImportCounts):
     shape: str = ""
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
     removed: int = 0
     fiscal_years: list[int] = field(default_factory=list)
-    source_format: str = ""
 
     def summary(self) -> str:
         kind = "部局計" if self.shape == DEPARTMENTS else "手続ごと"
         years = "・".join(f"{y}年度" for y in self.fiscal_years)
         removed = f"、削除 {self.removed} 件" if self.removed else ""
-        return (
-            f"{kind}（{years}）: 新規 {self.created} 件、更新 {self.updated} 件、"
-            f"変更なし {self.unchanged} 件{removed}"
-        )
+        return f"{kind}（{years}）: {self.counts()}{removed}"
 
 
 def _aliases(spec: dict[str, list[str]]) -> dict[str, str]:
@@ -132,17 +125,6 @@ def detect_shape(headers: list[str]) -> str | None:
     if names & {normalize(a) for a in _PROCEDURE_HEADERS["name"]}:
         return PROCEDURES
     return None
-
-
-def _text(row: dict, header: str | None) -> str:
-    if header is None:
-        return ""
-    value = row.get(header, "")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return str(value).strip()
 
 
 def _count(text: str) -> int | None:
@@ -221,7 +203,7 @@ def _validate_departments(table: Table, fiscal_year: int | None, errors: list[Ro
 
         if row.get("__extra__"):
             errors.append(RowError(number, "", "見出しのない列に値があります。列がずれていないか確認してください。"))
-        department = _text(row, columns["department"])
+        department = _cells.text(row, columns["department"])
         if not department:
             error("department", "必須です。")
         elif len(department) > 100:
@@ -234,7 +216,7 @@ def _validate_departments(table: Table, fiscal_year: int | None, errors: list[Ro
         def counts(keys: list[str], required: bool, row=row) -> dict | None:
             values = {}
             for key in keys:
-                text = _text(row, columns.get(key))
+                text = _cells.text(row, columns.get(key))
                 try:
                     values[key] = _count(text)
                 except ValueError:
@@ -261,7 +243,7 @@ def _validate_departments(table: Table, fiscal_year: int | None, errors: list[Ro
         previous = counts(_PREVIOUS, required=False) if given_previous else None
         rates = {}
         for key in ("published_online_rate", "published_coverage_rate"):
-            text = _text(row, columns.get(key))
+            text = _cells.text(row, columns.get(key))
             try:
                 rates[key] = _rate(text)
             except ValueError:
@@ -349,7 +331,7 @@ def _validate_procedures(table: Table, fiscal_year: int | None, errors: list[Row
 
         if row.get("__extra__"):
             errors.append(RowError(number, "", "見出しのない列に値があります。列がずれていないか確認してください。"))
-        values = {key: _text(row, columns.get(key)) for key in _PROCEDURE_HEADERS}
+        values = {key: _cells.text(row, columns.get(key)) for key in _PROCEDURE_HEADERS}
         for key, limit in (("department", 100), ("section", 100), ("name", 300)):
             if not values[key] and key != "section":
                 error(key, "必須です。")

@@ -96,24 +96,13 @@ def classify_method(method: str) -> bool | None:
 
 
 @dataclass
-class PosImportResult:
+class PosImportResult(_cells.ImportCounts):
     kind: str  # "transactions" or "facility_totals"
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    source_format: str = ""
     years: list[int] = field(default_factory=list)
-    ignored_columns: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         what = "POS 取引" if self.kind == "transactions" else "施設別実績"
-        text = f"{what}: 新規 {self.created} 件、更新 {self.updated} 件、変更なし {self.unchanged} 件"
-        if self.ignored_columns:
-            text += f"（使わなかった列: {'、'.join(self.ignored_columns)}）"
-        for warning in self.warnings:
-            text += f"\n注意: {warning}"
-        return text
+        return f"{what}: {self.counts()}{self.notes()}"
 
 
 def import_file(path: str | Path, year: int | None = None) -> PosImportResult:

@@ -68,27 +68,17 @@ class Period:
 
 
 @dataclass
-class PrintoutImportResult:
+class PrintoutImportResult(_cells.ImportCounts):
     kind: str  # "monthly" or "period_totals"
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    source_format: str = ""
     periods: list[Period] = field(default_factory=list)
-    ignored_columns: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         what = "印刷枚数（月別）" if self.kind == "monthly" else "印刷枚数（期間計）"
-        text = f"{what}: 新規 {self.created} 件、更新 {self.updated} 件、変更なし {self.unchanged} 件"
+        text = f"{what}: {self.counts()}"
         if self.periods:
             text += "（期間: " + "、".join(
                 f"{p.name} = {p.start:%Y-%m}〜{p.end:%Y-%m}（{p.months}か月）" for p in self.periods) + "）"
-        if self.ignored_columns:
-            text += f"（使わなかった列: {'、'.join(self.ignored_columns)}）"
-        for warning in self.warnings:
-            text += f"\n注意: {warning}"
-        return text
+        return text + self.notes()
 
 
 def import_file(path: str | Path) -> PrintoutImportResult:

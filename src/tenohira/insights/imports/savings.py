@@ -22,7 +22,8 @@ from django.db import transaction
 from tenohira.catalog.services import ImportRejected, RowError
 from tenohira.core.tabular import TableError, read_table
 from tenohira.core.text import fold_width, normalize
-from tenohira.insights.imports.inventory import _columns, _text, parse_fiscal_year
+from tenohira.insights.imports import _cells
+from tenohira.insights.imports.inventory import _columns, parse_fiscal_year
 from tenohira.insights.kpi_savings import formula_hours
 from tenohira.insights.models import SavingMeasure
 from tenohira.insights.numbers import round1
@@ -45,20 +46,13 @@ _KINDS = {
 
 
 @dataclass
-class ImportResult:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
+class ImportResult(_cells.ImportCounts):
     computed: int = 0
     fiscal_years: list[int] = field(default_factory=list)
-    source_format: str = ""
 
     def summary(self) -> str:
         years = "・".join(f"{y}年度" for y in self.fiscal_years)
-        return (
-            f"業務削減の取組（{years}）: 新規 {self.created} 件、更新 {self.updated} 件、"
-            f"変更なし {self.unchanged} 件（計算式から時間を算出 {self.computed} 件）"
-        )
+        return f"業務削減の取組（{years}）: {self.counts()}（計算式から時間を算出 {self.computed} 件）"
 
 
 def _hours(text: str) -> Decimal | None:
@@ -103,7 +97,7 @@ def import_file(path: str | Path, *, fiscal_year: int | None = None) -> ImportRe
 
         if row.get("__extra__"):
             errors.append(RowError(number, "", "見出しのない列に値があります。列がずれていないか確認してください。"))
-        values = {key: _text(row, columns.get(key)) for key in _HEADERS}
+        values = {key: _cells.text(row, columns.get(key)) for key in _HEADERS}
         for key, limit in (("department", 100), ("measure", 300), ("formula", 200)):
             if not values[key] and key != "formula":
                 error(key, "必須です。")
