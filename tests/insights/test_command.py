@@ -18,7 +18,7 @@ from tenohira.insights.models import InventoryDepartment, SavingMeasure
 
 pytestmark = pytest.mark.django_db
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parent / "data"  # the real files the figures come from
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from tenohira.insights.imports import inventory, savings
 
 pytestmark = pytest.mark.django_db
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parent / "data"  # the real files the figures come from
 OTHER_DEPARTMENTS = [
     "総務部", "政策開発部", "財務部", "税務部", "市民部", "文化スポーツ部", "環境部", "保健福祉部", "農林部",
     "産業観光部", "建設部", "都市構想部", "上下水道局", "教育総務部", "学校教育部", "教育委員会",

@@ -20,12 +20,12 @@ from tenohira.insights.models import DailyApplications, InventoryDepartment, Inv
 
 pytestmark = pytest.mark.django_db
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parent / "data"  # the real files the figures come from
 
 
 @pytest.fixture
 def shared_file(tmp_path):
-    """shared_file(name) -> a copy of ../shared/data/<name> in the test's own directory."""
+    """shared_file(name) -> a copy of tests/insights/data/<name> in the test's own directory."""
 
     def copy(name: str) -> Path:
         source = SHARED_DATA / name
@@ -67,11 +67,14 @@ def fy2023(shared_file):
 # --- the real table ---------------------------------------------------------------------------
 
 
-def test_the_shared_data_folder_resolves_next_to_the_repository():
+def test_the_real_data_files_are_inside_the_repository():
+    # A fresh clone must run every test: nothing is read from outside the checkout.
     repository = Path(__file__).resolve().parents[2]
     assert (repository / "pyproject.toml").is_file()
-    assert repository.parent / "shared" / "data" == SHARED_DATA
-    assert (SHARED_DATA / "online_by_department_fy2023.csv").is_file()
+    assert SHARED_DATA.is_relative_to(repository)
+    for name in ("online_by_department_fy2023.csv", "target_procedures_fy2024.csv", "time_savings_fy2023.csv",
+                 "cashless_by_facility_2023.csv", "printouts_by_department_fy2022_fy2023.csv"):
+        assert (SHARED_DATA / name).is_file(), name
 
 
 def test_importing_the_fy2023_table_stores_both_years(fy2023):

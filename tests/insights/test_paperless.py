@@ -22,7 +22,7 @@ from tenohira.insights.models import PrinterPeriodTotal, PrinterUsage
 
 pytestmark = pytest.mark.django_db
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"  # the real files the figures come from
 REAL_TOTALS = DATA / "printouts_by_department_fy2022_fy2023.csv"
 FY2023 = (dt.date(2023, 4, 1), dt.date(2024, 3, 31))
 TENTH = Decimal("0.1")

@@ -31,7 +31,7 @@ from tenohira.insights.selectors import restrict
 
 pytestmark = pytest.mark.django_db
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parent / "data"  # the real files the figures come from
 DOC = Path(__file__).resolve().parents[2] / "docs" / "insights-report.md"
 SVG = "{http://www.w3.org/2000/svg}"
 DEPARTMENTS = [

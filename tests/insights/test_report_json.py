@@ -14,7 +14,7 @@ from tenohira.insights.imports import inventory, savings
 
 pytestmark = pytest.mark.django_db
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parent / "data"  # the real files the figures come from
 DOC = Path(__file__).resolve().parents[2] / "docs" / "insights-report.md"
 
 

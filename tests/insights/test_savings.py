@@ -21,7 +21,7 @@ from tenohira.insights.models import SavingMeasure
 
 pytestmark = pytest.mark.django_db
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parent / "data"  # the real files the figures come from
 HEADER = ["department", "kind", "measure", "formula", "hours"]
 
 

@@ -2,7 +2,7 @@
 
 Two shapes are accepted, told apart by their headers (English or Japanese, any order):
 
-- **department totals** (部局計), like ../shared/data/online_by_department_fy2023.csv: 部局,
+- **department totals** (部局計), like tests/insights/data/online_by_department_fy2023.csv: 部局,
   手続数, オンライン化手続数, 年間申請件数, オンライン化手続の申請件数, optionally the previous
   survey's four counts (前回手続数 …) and the published rates (公表オンライン化率, 公表カバー率).
   The fiscal year is given by the caller (`--fy`); the previous columns are stored as the

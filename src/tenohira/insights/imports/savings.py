@@ -1,6 +1,6 @@
 """業務削減時間: importing the hours-saved ledger (`tenohira insights import-savings FILE --fy 2023`).
 
-Columns (English or Japanese, any order), like ../shared/data/time_savings_fy2023.csv:
+Columns (English or Japanese, any order), like tests/insights/data/time_savings_fy2023.csv:
 部局 (department), 種類 (kind: rpa / other, RPA / その他), 取組 (measure), 計算式 (formula, e.g.
 5分×64か所×250日), 削減時間 (hours a year), optionally 年度 (else `--fy`).
 
