@@ -40,8 +40,9 @@ class FormVersionInline(admin.TabularInline):
 
 @admin.register(FormDefinition)
 class FormDefinitionAdmin(admin.ModelAdmin):
-    list_display = ["procedure", "created_at"]
+    list_display = ["procedure", "opens_at", "closes_at", "created_at"]
     search_fields = ["procedure__name", "procedure__code"]
+    fields = ["procedure", "opens_at", "closes_at"]
     autocomplete_fields = ["procedure"]
     inlines = [FormVersionInline]
 

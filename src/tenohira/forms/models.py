@@ -18,6 +18,10 @@ class FormDefinition(models.Model):
         "catalog.Procedure", on_delete=models.PROTECT, related_name="form", verbose_name=_("手続き")
     )
     created_at = models.DateTimeField(_("作成日時"), auto_now_add=True)
+    # 受付期間: when residents may submit. Empty ends mean "no limit on that side". A form
+    # outside its window is not counted as online (catalog.selectors) and refuses submission.
+    opens_at = models.DateTimeField(_("受付開始日時"), null=True, blank=True)
+    closes_at = models.DateTimeField(_("受付終了日時"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("申請フォーム")
@@ -25,6 +29,22 @@ class FormDefinition(models.Model):
 
     def __str__(self) -> str:
         return str(self.procedure)
+
+    def clean(self) -> None:
+        if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
+            raise ValidationError({"closes_at": _("受付終了日時は受付開始日時より後にしてください。")})
+
+    def window_state(self, at=None) -> str:
+        """"before", "open" or "closed" at the given moment (now by default)."""
+        at = at or timezone.now()
+        if self.opens_at and at < self.opens_at:
+            return "before"
+        if self.closes_at and at >= self.closes_at:
+            return "closed"
+        return "open"
+
+    def is_accepting(self, at=None) -> bool:
+        return self.window_state(at) == "open"
 
     def published_version(self):
         return self.versions.filter(status=FormVersion.Status.PUBLISHED).order_by("-number").first()
