@@ -17,8 +17,8 @@ def _outbox_delivered_after_commit():
 @pytest.fixture
 def sample_catalog(db):
     """The demo city's catalog, imported through the real importer."""
-    from tenohira.catalog.management.commands.demo import DEMO_CATALOG
     from tenohira.catalog.services import import_catalog
+    from tenohira.platform.demo import DEMO_CATALOG
 
     return import_catalog(DEMO_CATALOG)
 

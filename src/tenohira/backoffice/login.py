@@ -121,7 +121,7 @@ def demo_codes() -> list[tuple[str, str]]:
         return []
     from django_otp.oath import TOTP
 
-    from tenohira.catalog.management.commands.demo import DEMO_ACCOUNTS
+    from tenohira.platform.demo import DEMO_ACCOUNTS
 
     names = [account[0] for account in DEMO_ACCOUNTS]
     devices = TOTPDevice.objects.filter(user__username__in=names, confirmed=True).select_related("user")

@@ -80,6 +80,8 @@ INSTALLED_APPS = [
     "tenohira.audit",
     "tenohira.backoffice",
     "tenohira.insights",
+    # Last: the site as a whole (commands, site-wide pages) depends on every domain app.
+    "tenohira.platform",
 ]
 
 MIDDLEWARE = [
@@ -109,7 +111,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "tenohira.core.context_processors.municipality",
+                "tenohira.platform.context_processors.municipality",
             ],
         },
     },
