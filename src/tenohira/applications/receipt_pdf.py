@@ -142,12 +142,14 @@ def _answers_table(items: list[dict], styles) -> Table:
     return table
 
 
-def _header_table(submission, styles) -> Table:
+def _header_table(submission, styles, secret: str | None = None) -> Table:
     rows = [
         [Paragraph("手続き", styles["label"]), Paragraph(_text(submission.procedure.name), styles["base"])],
         [Paragraph("受付番号", styles["label"]), Paragraph(_text(submission.receipt_number), styles["receipt"])],
         [Paragraph("申請日時", styles["label"]), Paragraph(submitted_at_text(submission.submitted_at), styles["base"])],
     ]
+    if secret:
+        rows.append([Paragraph("確認コード", styles["label"]), Paragraph(_text(secret), styles["receipt"])])
     table = Table(rows, colWidths=[32 * mm, CONTENT_WIDTH - 32 * mm], hAlign="LEFT")
     table.setStyle(TableStyle([
         ("BOX", (0, 0), (-1, -1), 1, INK),
@@ -167,16 +169,24 @@ def _numbered_canvas(font: str, footer: str):
     )
 
 
-def render_receipt_pdf(submission) -> bytes:
-    """The 受付票 of a submission as A4 PDF bytes (one page or more)."""
+def render_receipt_pdf(submission, secret: str | None = None) -> bytes:
+    """The 受付票 of a submission as A4 PDF bytes (one page or more).
+
+    `secret` is the status code, known only just after submission: the counter prints it
+    so a resident without e-mail can follow the application on the status page."""
     font = font_name()
     styles = _styles(font)
     municipality = settings.MUNICIPALITY_NAME
     story = [
         Paragraph(_text(municipality), styles["municipality"]),
         Paragraph("受付票", styles["title"]),
-        _header_table(submission, styles),
+        _header_table(submission, styles, secret),
         Spacer(1, 3 * mm),
+        *([Paragraph(
+            "申請の状況は、受付番号と確認コードで次のページから確かめられます: "
+            + _text(f"{settings.SITE_URL.rstrip('/')}/status/"),
+            styles["note"],
+        )] if secret else []),
         Paragraph(
             "次の内容で申請を受け付けました。お問い合わせの際は、受付番号をお伝えください。"
             "この受付票は申請を受け付けたことを示すもので、許可や決定の通知ではありません。",

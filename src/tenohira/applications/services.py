@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -58,6 +58,8 @@ def owns(draft: Draft, owner_secret: str | None) -> bool:
 
 def run_of(draft: Draft) -> FormRun:
     schema = draft.form_version.parsed()
+    if is_counter_draft(draft):
+        schema = counter_schema(schema)
     names = None
     if schema.has_files:
         names = dict(draft.attachments.values_list("token", "original_name"))
@@ -153,6 +155,24 @@ def contact_email(run: FormRun) -> str:
         if field.type == "email" and run.answers.get(field.key):
             return run.answers[field.key]
     return ""
+
+
+def counter_schema(schema):
+    """書かない窓口 serves residents who have no e-mail address (the printed receipt
+    carries the status code instead), so at the counter the contact e-mail is optional.
+    Built once per published schema and kept on it."""
+    variant = getattr(schema, "_counter_variant", None)
+    if variant is None:
+        keys = {schema.raw["email_field"]} if schema.raw.get("email_field") else {
+            f.key for f in schema.all_fields() if f.type == "email"
+        }
+        steps = [
+            replace(step, fields=[
+                replace(f, required=False, required_if=None) if f.key in keys else f for f in step.fields
+            ]) for step in schema.steps
+        ]
+        variant = schema._counter_variant = replace(schema, steps=steps)
+    return variant
 
 
 def applicant_of(run: FormRun) -> tuple[str, str]:
