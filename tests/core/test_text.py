@@ -175,6 +175,78 @@ def test_split_terms(text, expected):
     assert split_terms(text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("本人確認書類（運転免許証、マイナンバーカード等）、印鑑",
+         ["本人確認書類（運転免許証、マイナンバーカード等）", "印鑑"]),
+        ("通帳(本人名義、振込先) 印鑑", ["通帳(本人名義、振込先)", "印鑑"]),
+        ("「転入届」、「転出証明書（前住所地で発行、原本）」", ["「転入届」", "「転出証明書（前住所地で発行、原本）」"]),
+        ("【必須】申請書、［任意］委任状", ["【必須】申請書", "［任意］委任状"]),
+        ("診断書（医師 記入のもの）　保険証", ["診断書（医師 記入のもの）", "保険証"]),
+        # A bracket without its partner protects nothing.
+        ("保育（0歳、印鑑", ["保育（0歳", "印鑑"]),
+        ("保育）、印鑑", ["保育）", "印鑑"]),
+        ("「保育（0歳」、印鑑", ["「保育（0歳」", "印鑑"]),
+        # Brackets stay as typed; the rest is width-folded as before.
+        ("ﾏｲﾅﾝﾊﾞｰｶｰﾄﾞ（ＰＣＲ、写し）", ["マイナンバーカード（PCR、写し）"]),
+        ("a､b", ["a", "b"]),
+    ],
+)
+def test_split_terms_keeps_brackets_together(text, expected):
+    assert split_terms(text) == expected
+
+
+# Items made of characters that width folding leaves alone and that are neither separators
+# nor brackets, so that an item's expected form is the item itself.
+WORD = st.text(st.sampled_from(HIRAGANA[:80] + KANJI + list("abcXYZ0189ー・")), min_size=1, max_size=6)
+SEPARATORS = st.text(st.sampled_from([" ", "\u3000", "、", ",", "，", ";", "；", "\n"]), min_size=1, max_size=3)
+PAIRS = [("（", "）"), ("(", ")"), ("「", "」"), ("【", "】"), ("［", "］"), ("『", "』")]
+
+
+@st.composite
+def list_items(draw):
+    """An item such as 本人確認書類（運転免許証、マイナンバーカード等）: a word, optionally
+    followed by a bracketed explanation that itself contains separators and brackets."""
+    item = draw(WORD)
+    for _ in range(draw(st.integers(0, 2))):
+        opener, closer = draw(st.sampled_from(PAIRS))
+        inner = draw(st.lists(WORD, min_size=1, max_size=3))
+        joined = inner[0] + "".join(draw(SEPARATORS) + word for word in inner[1:])
+        if draw(st.booleans()):
+            nested_opener, nested_closer = draw(st.sampled_from(PAIRS))
+            joined += draw(SEPARATORS) + nested_opener + draw(WORD) + draw(SEPARATORS) + draw(WORD) + nested_closer
+        item += opener + joined + closer
+    return item
+
+
+@properties
+@given(st.lists(list_items(), min_size=1, max_size=5), st.data())
+def test_split_terms_never_splits_inside_brackets(items, data):
+    text = items[0] + "".join(data.draw(SEPARATORS) + item for item in items[1:])
+    prefix, suffix = data.draw(st.sampled_from(["", "、", " "])), data.draw(st.sampled_from(["", "、", " "]))
+    # Full-width spaces and commas inside an item are width-folded like all but brackets.
+    folded = str.maketrans({"\u3000": " ", "，": ",", "；": ";"})
+    assert split_terms(prefix + text + suffix) == [item.translate(folded) for item in items]
+
+
+@properties
+@given(st.text(st.sampled_from(HIRAGANA[:20] + KANJI[:8] + list(" 　、,;；（）()「」【】［］")), max_size=30))
+def test_split_terms_survives_its_own_join(text):
+    """The catalog stores a list as its items joined with 、 and splits it again to show
+    it: whatever was typed, the second split gives the same items, none empty."""
+    terms = split_terms(text)
+    assert all(terms)
+    assert split_terms("、".join(terms)) == terms
+
+
+@properties
+@given(st.lists(WORD, max_size=6), st.data())
+def test_split_terms_without_brackets_splits_at_every_separator(words, data):
+    text = "".join(data.draw(SEPARATORS) + word for word in words)
+    assert split_terms(text) == words
+
+
 def test_has_kanji():
     assert has_kanji("保育")
     assert has_kanji("ほいく々")

@@ -33,7 +33,15 @@ _KANA_FOLD = str.maketrans(
 _DROPPED = frozenset("ー〜〰")
 _DROPPED_CATEGORIES = ("P", "S", "Z", "C", "M")
 
-_SPLIT = re.compile(r"[\s,、，;；]+")
+# Separators between the items of a list, in either width (､ is the half-width 、).
+_SEPARATOR = re.compile(r"[\s,、，､;；]+")
+# Brackets that hold an explanation of the item before them: 「本人確認書類（運転免許証、
+# マイナンバーカード等）」 is one thing to bring, not two. Both widths, as residents and
+# clerks type either.
+_BRACKETS = {"（": "）", "(": ")", "「": "」", "｢": "｣", "『": "』", "【": "】", "［": "］", "[": "]",
+             "〔": "〕", "〈": "〉", "《": "》", "｛": "｝", "{": "}"}
+_CLOSERS = {closer: opener for opener, closer in _BRACKETS.items()}
+_BRACKET_CHARS = re.compile("([" + re.escape("".join(_BRACKETS) + "".join(_CLOSERS)) + "])")
 
 
 def fold_width(text: str) -> str:
@@ -60,9 +68,47 @@ def normalize(text: str) -> str:
 
 
 def split_terms(text: str) -> list[str]:
-    """Split a search query or a keyword list into its words (spaces of either width,
-    commas and Japanese commas), keeping the original spelling of each word."""
-    return [term for term in _SPLIT.split(fold_width(text or "")) if term]
+    """Split a search query or a list (keywords, 用意するもの) into its items at spaces of
+    either width, commas, Japanese commas and semicolons, but never inside a pair of
+    brackets: 「本人確認書類（運転免許証、マイナンバーカード等）、印鑑」 is two items.
+
+    Each item is width-folded like `fold_width` (ﾎｲｸ → ホイク, ＰＣＲ → PCR) except its
+    brackets, which stay as typed so that a list shown to residents keeps its （）.
+    A bracket without its partner is ordinary text and protects nothing.
+    """
+    text = text or ""
+    protected = _bracketed(text)
+    terms, start = [], 0
+    for match in _SEPARATOR.finditer(text):
+        if protected[match.start()]:
+            continue
+        terms.append(text[start:match.start()])
+        start = match.end()
+    terms.append(text[start:])
+    return [_fold_keeping_brackets(term) for term in terms if term]
+
+
+def _bracketed(text: str) -> list[bool]:
+    """For each position of `text`, whether it lies inside a matched pair of brackets."""
+    inside = [False] * (len(text) + 1)
+    open_at: list[tuple[str, int]] = []
+    for index, char in enumerate(text):
+        if char in _BRACKETS:
+            open_at.append((char, index))
+        elif char in _CLOSERS:
+            # The nearest opener of the same kind; openers left unclosed in between are
+            # ordinary text (「保育（0歳」、印鑑」 still protects its 「…」).
+            for depth in range(len(open_at) - 1, -1, -1):
+                if open_at[depth][0] == _CLOSERS[char]:
+                    begin = open_at[depth][1]
+                    inside[begin:index + 1] = [True] * (index + 1 - begin)
+                    del open_at[depth:]
+                    break
+    return inside
+
+
+def _fold_keeping_brackets(term: str) -> str:
+    return "".join(part if _BRACKET_CHARS.fullmatch(part) else fold_width(part) for part in _BRACKET_CHARS.split(term))
 
 
 def has_kanji(text: str) -> bool:
