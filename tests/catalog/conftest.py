@@ -141,3 +141,25 @@ def search_catalog(db, write_csv):
     result = import_catalog(write_csv(SEARCH_ROWS, name="search-catalog.csv"))
     assert result.created == len(SEARCH_ROWS)
     return {p.code: p for p in Procedure.objects.select_related("section__department")}
+
+
+MINIMAL_FORM = {
+    "title": "テスト申請",
+    "steps": [{"key": "applicant", "title": "申請者", "fields": [{"key": "name", "type": "text", "label": "氏名"}]}],
+}
+
+
+@pytest.fixture
+def publish_form(db):
+    """publish_form(procedure, opens_at=None, closes_at=None): a published form with an
+    application window, through the real publishing service."""
+    from tenohira.forms.services import publish
+
+    def publish_it(procedure, *, opens_at=None, closes_at=None):
+        version, _created = publish(procedure, MINIMAL_FORM)
+        definition = version.definition
+        definition.opens_at, definition.closes_at = opens_at, closes_at
+        definition.save()
+        return version
+
+    return publish_it

@@ -14,7 +14,8 @@ RESULT_FIELDS = {"id", "name", "reading", "department", "section", "channel", "u
 # --- API -------------------------------------------------------------------------------------
 
 
-def test_api_search_returns_the_hoiku_procedures(search_catalog, web):
+def test_api_search_returns_the_hoiku_procedures(search_catalog, web, publish_form):
+    publish_form(search_catalog["HIK"])
     response = web.get("/api/v1/procedures", {"q": "ほいく"})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/json")
@@ -29,7 +30,8 @@ def test_api_search_returns_the_hoiku_procedures(search_catalog, web):
         assert item["reading"] == procedure.reading
         assert item["department"] == procedure.section.department.name
         assert item["section"] == procedure.section.name
-        assert item["channel"] == procedure.channel
+        assert item["channel"] == ("platform" if item["code"] == "HIK" else "counter")
+        assert item["online"] is (item["code"] == "HIK")
         assert item["url"] == f"http://testserver/procedures/{procedure.code}/"
     hik = next(item for item in body["results"] if item["code"] == "HIK")
     assert (hik["department"], hik["section"], hik["channel"]) == ("こども部", "保育課", "platform")
@@ -165,27 +167,81 @@ def test_life_event_pages(search_catalog, web):
         assert f'href="/procedures/{code}/"' in page
 
 
-def test_procedure_page_for_the_platform_channel_shows_the_online_notice(search_catalog, web):
+def test_procedure_page_with_a_published_form_offers_the_online_application(search_catalog, web, publish_form):
+    publish_form(search_catalog["HIK"])
     response = web.get("/procedures/HIK/")
     assert response.status_code == 200
     page = response.content.decode()
     assert "保育所等の利用申込" in page
     assert "スマートフォンやパソコンから24時間いつでも申請できます" in page
+    assert 'href="/procedures/HIK/apply/"' in page
+    # Easiest first: the online way comes before the counter.
+    assert page.index("このサイトからオンラインで申請") < page.index("窓口で申請")
 
 
-def test_procedure_page_for_the_external_channel_links_to_the_service(search_catalog, web):
+def test_procedure_marked_online_without_a_form_is_not_shown_as_online(search_catalog, web):
+    page = web.get("/procedures/HIK/").content.decode()
+    assert "24時間" not in page
+    assert "オンラインで申請する" not in page
+    assert "準備中" not in page
+    assert "本庁舎 保育課" in page  # the counter the catalog names
+    listing = web.get("/search/", {"q": "保育所等の利用申込"}).content.decode()
+    assert "オンライン申請</span>" not in listing
+    assert "窓口で申請</span>" in listing
+
+
+def test_online_status_follows_the_application_window(search_catalog, web, publish_form):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from tenohira.catalog.selectors import online_procedure_ids
+
+    hik = search_catalog["HIK"]
+    now = timezone.now()
+    publish_form(hik, opens_at=now + dt.timedelta(days=3))
+    page = web.get("/procedures/HIK/").content.decode()
+    assert "オンラインの受付は" in page and "から始まります" in page
+    assert "オンラインで申請する" not in page
+    assert hik.pk not in online_procedure_ids()
+    assert hik.pk in online_procedure_ids(now + dt.timedelta(days=4))
+
+    publish_form(hik, opens_at=now - dt.timedelta(days=30), closes_at=now - dt.timedelta(days=1))
+    page = web.get("/procedures/HIK/").content.decode()
+    assert "で終了しました" in page
+    assert hik.pk not in online_procedure_ids()
+
+    publish_form(hik, opens_at=now - dt.timedelta(days=1), closes_at=now + dt.timedelta(days=1))
+    assert hik.pk in online_procedure_ids()
+    assert "オンラインで申請する" in web.get("/procedures/HIK/").content.decode()
+
+
+def test_online_filter_keeps_only_procedures_that_can_be_applied_for_online_now(search_catalog, web, publish_form):
+    publish_form(search_catalog["SDG"])
+    page = web.get("/search/", {"q": "ごみ", "online": "1"}).content.decode()
+    assert 'href="/procedures/SDG/"' in page
+    every = web.get("/search/", {"online": "1"}).content.decode()
+    codes = {code for code in search_catalog if f'href="/procedures/{code}/"' in every}
+    # the published form and the external online services; HIK/HKG are marked online without a form
+    assert codes == {"SDG", "TNS", "MNC", "JDT", "PCR"}
+    home = web.get("/").content.decode()
+    assert "オンラインで申請できる手続きの一覧（5件）" in home
+
+
+def test_procedure_page_for_the_external_channel_names_the_service(search_catalog, web):
     response = web.get("/procedures/TNS/")
     assert response.status_code == 200
     page = response.content.decode()
-    assert "外部のサービスからオンラインで申請します" in page
+    assert "app.example.jp" in page  # no name given: the page names the host it goes to
     assert 'href="https://app.example.jp/tenshutsu"' in page
+    assert "（外部サイト）" in page
 
 
 def test_procedure_page_for_the_counter_channel_shows_place_and_hours(search_catalog, web):
     response = web.get("/procedures/HJC/")
     assert response.status_code == 200
     page = response.content.decode()
-    assert "窓口で申請します" in page
+    assert "窓口で申請" in page
     assert "本庁舎1階 市民課 ①番窓口" in page
     assert "平日 8:30～17:15" in page
 

@@ -22,6 +22,15 @@ from tenohira.catalog.services import (
 
 pytestmark = pytest.mark.django_db
 
+
+def ways(procedure) -> list[tuple]:
+    """The procedure's channels as (kind, service name, url, place, hours)."""
+    return [(c.kind, c.service_name, c.url, c.place, c.hours) for c in procedure.channels.order_by("order", "pk")]
+
+
+def kinds(code: str) -> list[str]:
+    return [c.kind for c in Procedure.objects.get(code=code).channels.order_by("order", "pk")]
+
 GOOD_ROWS = [
     {
         "手続ID": "HJC", "部局": "市民部", "所属": "市民課", "手続名": "住民票の写し等の交付請求",
@@ -90,9 +99,7 @@ def test_a_valid_file_creates_departments_sections_and_procedures(write_csv):
     assert hjc.eligibility == "本人または同一世帯の人"
     assert hjc.processing_days == 0
     assert hjc.annual_applications == 50000
-    assert hjc.channel == Channel.COUNTER
-    assert hjc.counter_place == "本庁舎1階 市民課"
-    assert hjc.counter_hours == "平日 8:30〜17:15"
+    assert ways(hjc) == [(Channel.COUNTER, "", "", "本庁舎1階 市民課", "平日 8:30〜17:15")]
     assert hjc.identity == Identity.NONE
     assert hjc.online_since is None
     assert hjc.is_published
@@ -101,12 +108,11 @@ def test_a_valid_file_creates_departments_sections_and_procedures(write_csv):
     ckt = Procedure.objects.get(code="CKT")
     assert ckt.processing_days == 14
     assert ckt.annual_applications == 800
-    assert ckt.channel == Channel.PLATFORM
+    assert kinds("CKT") == [Channel.PLATFORM]
     assert ckt.identity == Identity.EMAIL
 
     hik = Procedure.objects.get(code="HIK")
-    assert hik.channel == Channel.EXTERNAL
-    assert hik.external_url == "https://app.example.jp/hoiku"
+    assert ways(hik) == [(Channel.EXTERNAL, "", "https://app.example.jp/hoiku", "", "")]
     assert hik.identity == Identity.MYNUMBER_CARD
     assert hik.keywords == "保育園、入園、保育施設"
 
@@ -166,7 +172,7 @@ def test_unknown_life_event_is_rejected(write_csv):
 
 THREE_BAD = [
     GOOD_ROWS[0],                                                            # row 2
-    dict(GOOD_ROWS[1], 申請方法="郵送"),                                      # row 3: bad 申請方法
+    dict(GOOD_ROWS[1], 申請方法="FAX"),                                       # row 3: bad 申請方法
     GOOD_ROWS[2],                                                            # row 4
     {"手続ID": "JDT", "部局": "こども部", "所属": "子育て支援課",               # row 5: no URL
      "手続名": "児童手当の認定請求", "申請方法": "外部サービス"},
@@ -181,7 +187,7 @@ def test_three_bad_rows_on_an_empty_database_change_nothing_and_are_all_reported
     with pytest.raises(ImportRejected) as excinfo:
         import_catalog(write_csv(THREE_BAD))
     assert [(e.row, e.column) for e in excinfo.value.errors] == THREE_BAD_ERRORS
-    assert "「郵送」は使えません" in excinfo.value.errors[0].message
+    assert "「FAX」は使えません" in excinfo.value.errors[0].message
     assert "外部サービス" in excinfo.value.errors[1].message
     assert "来年度の予定" in excinfo.value.errors[2].message
     assert "3 件の誤り" in str(excinfo.value)
@@ -235,10 +241,12 @@ def test_renaming_onto_another_procedures_name_is_rejected(write_csv):
 @pytest.mark.parametrize(
     ("change", "column", "reason"),
     [
-        ({"申請方法": "郵送"}, "申請方法", "は使えません"),
+        ({"申請方法": "FAX"}, "申請方法", "は使えません"),
+        ({"申請方法": "オンライン、ファクス"}, "申請方法", "「ファクス」は使えません"),
         ({"申請方法": "外部サービス", "申請先URL": ""}, "申請先URL", "必須"),
         ({"申請先URL": "ftp://example.jp/"}, "申請先URL", "URL"),
-        ({"申請方法": "窓口", "窓口": ""}, "窓口", "窓口の場所が必須"),
+        ({"窓口": "本庁舎\n別館", "受付時間": "9:00〜\n10:00〜\n11:00〜"}, "受付時間", "窓口と同じ数"),
+        ({"オンライン化予定年度": "そのうち"}, "オンライン化予定年度", "年度として読み取れません"),
         ({"オンライン化日": "2023-02-29"}, "オンライン化日", "存在しない日付"),
         ({"オンライン化日": "平成31年5月1日"}, "オンライン化日", "平成の期間にない"),
         ({"年間申請件数": "たくさん"}, "年間申請件数", "件数"),
@@ -270,11 +278,11 @@ def test_coded_values_accept_common_spellings(write_csv):
         dict(GOOD_ROWS[2], 申請方法="external", 本人確認="公的個人認証", 手続ID="hik"),
     ]
     import_catalog(write_csv(rows))
-    assert Procedure.objects.get(code="HJC").channel == Channel.COUNTER
+    assert kinds("HJC") == [Channel.COUNTER]
     assert Procedure.objects.get(code="HJC").is_published
-    assert Procedure.objects.get(code="CKT").channel == Channel.PLATFORM
+    assert kinds("CKT") == [Channel.PLATFORM]
     assert Procedure.objects.get(code="CKT").identity == Identity.EMAIL
-    assert Procedure.objects.get(code="HIK").channel == Channel.EXTERNAL
+    assert kinds("HIK") == [Channel.EXTERNAL]
     assert Procedure.objects.get(code="HIK").identity == Identity.MYNUMBER_CARD
 
 
@@ -304,7 +312,8 @@ def test_only_required_columns_in_any_order(write_csv):
     result = import_catalog(path)
     assert result.created == 1
     procedure = Procedure.objects.get()
-    assert (procedure.name, procedure.channel, procedure.reading) == ("転入届", Channel.COUNTER, "てんにゅうとどけ")
+    assert (procedure.name, procedure.reading) == ("転入届", "てんにゅうとどけ")
+    assert ways(procedure) == [(Channel.COUNTER, "", "", "本庁舎1階", "")]
 
 
 def test_duplicate_header_is_rejected(write_csv):
@@ -357,7 +366,7 @@ def test_cp932_file(write_csv):
     assert result.source_format == "csv-cp932"
     procedure = Procedure.objects.get(code="HJC")
     assert procedure.name == "住民票の写し等の交付請求"
-    assert procedure.counter_place == "本庁舎1階 ②番窓口"
+    assert ways(procedure)[0][3] == "本庁舎1階 ②番窓口"
     assert procedure.eligibility == "㈱髙橋商店も可"
     assert procedure.annual_applications == 50000
 

@@ -3,13 +3,21 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from tenohira.catalog.models import Department, LifeEvent, Procedure, Section, SynonymGroup
+from tenohira.catalog.models import (
+    Department,
+    LifeEvent,
+    LifeEventFirstStep,
+    Procedure,
+    ProcedureChannel,
+    Section,
+    SynonymGroup,
+)
 
 
 class SectionInline(admin.TabularInline):
     model = Section
     extra = 0
-    fields = ["name", "reading", "phone", "order"]
+    fields = ["name", "reading", "phone", "place", "order"]
 
 
 @admin.register(Department)
@@ -22,10 +30,19 @@ class DepartmentAdmin(admin.ModelAdmin):
 
 @admin.register(Section)
 class SectionAdmin(admin.ModelAdmin):
-    list_display = ["name", "department", "phone", "order"]
+    list_display = ["name", "department", "phone", "place", "order"]
+    list_editable = ["order"]
     list_filter = ["department"]
+    fields = ["department", "name", "reading", "phone", "email", "place", "hours", "order"]
     search_fields = ["name", "reading", "department__name"]
     list_select_related = ["department"]
+
+
+class FirstStepInline(admin.TabularInline):
+    model = LifeEventFirstStep
+    extra = 0
+    fields = ["procedure", "note", "order"]
+    autocomplete_fields = ["procedure"]
 
 
 @admin.register(LifeEvent)
@@ -33,21 +50,44 @@ class LifeEventAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "order"]
     list_editable = ["order"]
     prepopulated_fields = {"slug": ["name"]}
+    inlines = [FirstStepInline]
+
+
+class ChannelInline(admin.StackedInline):
+    model = ProcedureChannel
+    extra = 0
+    fields = [("kind", "order"), "service_name", "url", "place", "hours", "bring", "note"]
+
+
+class ChannelKindFilter(admin.SimpleListFilter):
+    title = _("申請方法")
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        from tenohira.catalog.models import Channel
+
+        return Channel.choices
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(channels__kind=self.value()).distinct()
+        return queryset
 
 
 @admin.register(Procedure)
 class ProcedureAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "section", "channel", "identity", "annual_applications", "is_published"]
-    list_filter = ["channel", "identity", "is_published", "section__department", "life_events"]
+    list_display = ["code", "name", "section", "identity", "annual_applications", "planned_online_fiscal_year", "is_published"]
+    list_filter = [ChannelKindFilter, "identity", "is_published", "planned_online_fiscal_year", "section__department", "life_events"]
     search_fields = ["code", "name", "reading", "keywords", "search_name", "search_reading"]
     list_select_related = ["section__department"]
     autocomplete_fields = ["section"]
     filter_horizontal = ["life_events"]
     readonly_fields = ["updated_at"]
+    inlines = [ChannelInline]
     fieldsets = [
         (None, {"fields": ["code", "section", "name", "reading", "keywords", "is_published"]}),
         (_("案内"), {"fields": ["summary", "eligibility", "requirements", "fee", "legal_basis", "processing_days"]}),
-        (_("申請方法"), {"fields": ["channel", "external_url", "counter_place", "counter_hours", "identity", "online_since"]}),
+        (_("オンライン化"), {"fields": ["identity", "online_since", "planned_online_fiscal_year"]}),
         (_("統計・分類"), {"fields": ["annual_applications", "life_events", "updated_at"]}),
     ]
 

@@ -38,6 +38,11 @@ class Section(models.Model):
     name = models.CharField(_("所属名"), max_length=100)
     reading = models.CharField(_("よみ"), max_length=200, blank=True)
     phone = models.CharField(_("電話番号"), max_length=30, blank=True)
+    email = models.EmailField(_("メールアドレス"), blank=True)
+    # Where the section's counter is. A procedure the catalog says nothing else about is
+    # applied for here, so the page can always tell a resident where to go.
+    place = models.CharField(_("窓口の場所"), max_length=300, blank=True, help_text=_("例: 本庁舎1階 市民課"))
+    hours = models.CharField(_("受付時間"), max_length=200, blank=True, help_text=_("空欄なら開庁時間（平日 8:30〜17:15）"))
     order = models.PositiveIntegerField(_("表示順"), default=0)
 
     class Meta:
@@ -77,11 +82,16 @@ class LifeEvent(models.Model):
 
 
 class Channel(models.TextChoices):
-    """Where a resident applies."""
+    """A way to apply. Declared order is ease for the resident: the page lists the
+    easiest first (online here, another online service, by post, at a counter)."""
 
     PLATFORM = "platform", _("オンライン")
     EXTERNAL = "external", _("外部サービス")
+    POST = "post", _("郵送")
     COUNTER = "counter", _("窓口")
+
+
+CHANNEL_EASE = {value: index for index, value in enumerate(Channel.values)}
 
 
 class Identity(models.TextChoices):
@@ -118,16 +128,13 @@ class Procedure(models.Model):
     legal_basis = models.CharField(_("根拠法令"), max_length=300, blank=True)
     processing_days = models.PositiveIntegerField(_("標準処理期間（日）"), null=True, blank=True)
     annual_applications = models.PositiveIntegerField(_("年間申請件数"), default=0)
-    channel = models.CharField(
-        _("申請方法"), max_length=20, choices=Channel.choices, default=Channel.COUNTER
-    )
-    external_url = models.URLField(_("申請先URL"), max_length=500, blank=True)
-    counter_place = models.CharField(_("窓口"), max_length=300, blank=True)
-    counter_hours = models.CharField(_("受付時間"), max_length=200, blank=True)
     identity = models.CharField(
         _("本人確認"), max_length=20, choices=Identity.choices, default=Identity.NONE
     )
     online_since = models.DateField(_("オンライン化日"), null=True, blank=True)
+    planned_online_fiscal_year = models.PositiveIntegerField(
+        _("オンライン化予定年度"), null=True, blank=True, help_text=_("西暦の年度（例: 2025 = 令和7年度）")
+    )
     life_events = models.ManyToManyField(
         LifeEvent, blank=True, related_name="procedures", verbose_name=_("ライフイベント")
     )
@@ -170,14 +177,7 @@ class Procedure(models.Model):
         return self.section.department
 
     @property
-    def apply_url(self) -> str | None:
-        """Where the online application starts; None until a form is published for it."""
-        if self.channel != Channel.PLATFORM:
-            return None
-        from tenohira.applications.selectors import published_form_version
-
-        if published_form_version(self) is None:
-            return None
+    def apply_url(self) -> str:
         return reverse("applications:start", args=[self.code])
 
     @property
@@ -192,14 +192,72 @@ class Procedure(models.Model):
 
         return split_terms(self.requirements)
 
+
+
+class ProcedureChannel(models.Model):
+    """One way to apply for a procedure: here online, on a named external service, by
+    post, or at a counter (a procedure may have several counters).
+
+    Whether the "here online" way is usable is not stored: it holds only while a
+    published form exists and its application window is open (catalog.channels)."""
+
+    procedure = models.ForeignKey(
+        Procedure, on_delete=models.CASCADE, related_name="channels", verbose_name=_("手続き")
+    )
+    kind = models.CharField(_("申請方法"), max_length=20, choices=Channel.choices)
+    service_name = models.CharField(
+        _("サービス名"), max_length=100, blank=True,
+        help_text=_("外部サービスの名前（例: マイナポータル ぴったりサービス、かんたん電子申請、eLTAX）"),
+    )
+    url = models.URLField(_("URL"), max_length=500, blank=True)
+    place = models.CharField(
+        _("場所・送付先"), max_length=300, blank=True, help_text=_("窓口の場所、または郵送の送付先")
+    )
+    hours = models.CharField(_("受付時間"), max_length=200, blank=True)
+    bring = models.TextField(_("持ち物"), blank=True, help_text=_("空欄なら手続きの「必要なもの」を表示します。"))
+    note = models.CharField(_("補足"), max_length=300, blank=True)
+    order = models.PositiveIntegerField(_("表示順"), default=0)
+
+    class Meta:
+        ordering = ["procedure", "order", "id"]
+        verbose_name = _("申請方法")
+        verbose_name_plural = _("申請方法")
+        indexes = [models.Index(fields=["kind", "procedure"], name="channel_kind_idx")]
+
+    def __str__(self) -> str:
+        label = self.service_name or self.place or ""
+        return f"{self.get_kind_display()} {label}".strip()
+
     def clean(self) -> None:
         errors = {}
-        if self.channel == Channel.EXTERNAL and not self.external_url:
-            errors["external_url"] = _("申請方法が「外部サービス」のときは申請先URLが必要です。")
-        if self.channel == Channel.COUNTER and not self.counter_place:
-            errors["counter_place"] = _("申請方法が「窓口」のときは窓口の場所が必要です。")
+        if self.kind == Channel.EXTERNAL and not self.url:
+            errors["url"] = _("外部サービスのときはURLが必要です。")
+        if self.kind == Channel.POST and not self.place:
+            errors["place"] = _("郵送のときは送付先が必要です。")
         if errors:
             raise ValidationError(errors)
+
+
+class LifeEventFirstStep(models.Model):
+    """まず必要な手続き: what the DX division puts first on a life event's page."""
+
+    life_event = models.ForeignKey(
+        LifeEvent, on_delete=models.CASCADE, related_name="first_steps", verbose_name=_("ライフイベント")
+    )
+    procedure = models.ForeignKey(Procedure, on_delete=models.CASCADE, related_name="+", verbose_name=_("手続き"))
+    note = models.CharField(_("ひとこと"), max_length=200, blank=True, help_text=_("例: 引越しの日から14日以内"))
+    order = models.PositiveIntegerField(_("表示順"), default=0)
+
+    class Meta:
+        ordering = ["life_event", "order", "id"]
+        verbose_name = _("まず必要な手続き")
+        verbose_name_plural = _("まず必要な手続き")
+        constraints = [
+            models.UniqueConstraint(fields=["life_event", "procedure"], name="first_step_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.life_event} {self.procedure}"
 
 
 class SynonymGroup(models.Model):

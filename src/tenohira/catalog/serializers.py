@@ -1,23 +1,51 @@
 from rest_framework import serializers
 
-from tenohira.catalog.models import Procedure
+from tenohira.catalog.models import CHANNEL_EASE, Channel, Procedure
 
 
 class ProcedureSerializer(serializers.ModelSerializer):
     department = serializers.CharField(source="section.department.name", help_text="部局")
     section = serializers.CharField(source="section.name", help_text="所属")
-    channel = serializers.ChoiceField(
-        choices=["platform", "external", "counter"],
-        help_text="platform = このサービスで申請 / external = 外部サービス / counter = 窓口のみ",
+    channel = serializers.SerializerMethodField(
+        help_text="今いちばんかんたんな申請方法: platform = このサービスでオンライン申請（公開中のフォームがあり受付期間内）"
+        " / external = 外部のオンラインサービス / post = 郵送 / counter = 窓口"
     )
-    channel_label = serializers.CharField(source="get_channel_display")
+    channel_label = serializers.SerializerMethodField()
+    online = serializers.SerializerMethodField(help_text="今オンライン（このサービスまたは外部サービス）で申請できるか")
+    external_url = serializers.SerializerMethodField(help_text="外部サービスの申請先 URL（最初のもの）")
+    channels = serializers.SerializerMethodField(help_text="カタログに登録された申請方法（かんたんな順）")
     url = serializers.SerializerMethodField(help_text="手続き案内ページの URL")
 
     class Meta:
         model = Procedure
         fields = [
-            "id", "code", "name", "reading", "department", "section", "channel", "channel_label",
-            "external_url", "annual_applications", "url",
+            "id", "code", "name", "reading", "department", "section", "channel", "channel_label", "online",
+            "external_url", "channels", "annual_applications", "url",
+        ]
+
+    def get_channel(self, procedure) -> str:
+        if getattr(procedure, "online_here", False):
+            return Channel.PLATFORM
+        if getattr(procedure, "online_external", False):
+            return Channel.EXTERNAL
+        if getattr(procedure, "by_post", False):
+            return Channel.POST
+        return Channel.COUNTER
+
+    def get_channel_label(self, procedure) -> str:
+        return str(Channel(self.get_channel(procedure)).label)
+
+    def get_online(self, procedure) -> bool:
+        return bool(getattr(procedure, "online_here", False) or getattr(procedure, "online_external", False))
+
+    def get_external_url(self, procedure) -> str:
+        return next((c.url for c in procedure.channels.all() if c.kind == Channel.EXTERNAL), "")
+
+    def get_channels(self, procedure) -> list[dict]:
+        return [
+            {"kind": c.kind, "label": str(c.get_kind_display()), "service_name": c.service_name, "url": c.url,
+             "place": c.place, "hours": c.hours}
+            for c in sorted(procedure.channels.all(), key=lambda c: (CHANNEL_EASE[c.kind], c.order, c.pk))
         ]
 
     def get_url(self, procedure) -> str:

@@ -16,19 +16,42 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 
-from tenohira.catalog.models import Channel, Department, Identity, LifeEvent, Procedure, Section
+from tenohira.catalog.models import (
+    CHANNEL_EASE,
+    Channel,
+    Department,
+    Identity,
+    LifeEvent,
+    Procedure,
+    ProcedureChannel,
+    Section,
+)
 from tenohira.core.reading import reading
 from tenohira.core.tabular import Table, TableError, read_table, write_table
 from tenohira.core.text import fold_width, normalize, split_terms
-from tenohira.core.wareki import WarekiError, parse_date
+from tenohira.core.wareki import WarekiError, parse_date, parse_fiscal_year
 
 # Column order of the import/export file (documented in docs/catalog-import.md).
 COLUMNS = [
     "手続ID", "部局", "所属", "手続名", "よみ", "キーワード", "概要", "対象者", "必要なもの",
-    "手数料", "根拠法令", "標準処理期間", "年間申請件数", "申請方法", "申請先URL", "窓口",
-    "受付時間", "本人確認", "オンライン化日", "ライフイベント", "公開",
+    "手数料", "根拠法令", "標準処理期間", "年間申請件数", "申請方法", "外部サービス名", "申請先URL",
+    "郵送先", "窓口", "受付時間", "本人確認", "オンライン化日", "オンライン化予定年度",
+    "ライフイベント", "公開",
 ]
 REQUIRED_COLUMNS = ["部局", "所属", "手続名"]
+
+# Headers as municipalities' own inventories spell them, read as the columns above.
+HEADER_ALIASES = {
+    "部局名": "部局", "部名": "部局", "所属名": "所属", "課名": "所属", "担当課": "所属", "所管課": "所属",
+    "手続き名": "手続名", "手続名称": "手続名", "手続きの名称": "手続名", "手続": "手続名", "手続き": "手続名",
+    "年間件数": "年間申請件数", "申請件数": "年間申請件数", "申請件数（年間）": "年間申請件数",
+    "年間申請件数（件）": "年間申請件数", "件数": "年間申請件数", "オンライン化予定": "オンライン化予定年度",
+    "よみがな": "よみ", "ふりがな": "よみ", "フリガナ": "よみ",
+}
+# Row numbers some inventories carry in their first column: nothing to import.
+IGNORED_HEADERS = {"No", "No.", "NO", "NO.", "番号", "通番", "連番", "#"}
+# Several counters or external services in one cell: one per line (Alt+Enter in Excel).
+_LINES = re.compile(r"\r\n|\r|\n")
 
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,19}$")
 _LIST_SEPARATOR = "、"
@@ -39,8 +62,12 @@ CHANNEL_VALUES = {
     **{normalize(str(label)): value for value, label in Channel.choices},
     **{value: value for value in Channel.values},
     normalize("電子申請"): Channel.PLATFORM,
+    normalize("オンライン申請"): Channel.PLATFORM,
     normalize("外部"): Channel.EXTERNAL,
+    normalize("外部サービスで申請"): Channel.EXTERNAL,
+    normalize("郵便"): Channel.POST,
     normalize("窓口のみ"): Channel.COUNTER,
+    normalize("来庁"): Channel.COUNTER,
 }
 IDENTITY_VALUES = {
     **{normalize(str(label)): value for value, label in Identity.choices},
@@ -56,8 +83,8 @@ NO = {normalize(v) for v in ("いいえ", "非公開", "no", "false", "0")} | {"
 # Procedure fields compared to decide whether a row changes anything.
 _COMPARED_FIELDS = [
     "code", "section_id", "name", "reading", "keywords", "summary", "eligibility",
-    "requirements", "fee", "legal_basis", "processing_days", "annual_applications", "channel",
-    "external_url", "counter_place", "counter_hours", "identity", "online_since", "is_published",
+    "requirements", "fee", "legal_basis", "processing_days", "annual_applications",
+    "identity", "online_since", "planned_online_fiscal_year", "is_published",
 ]
 
 
@@ -108,6 +135,8 @@ class _Row:
     life_events: list = field(default_factory=list)
     code: str = ""
     reading_derived: bool = False
+    # (kind, service_name, url, place, hours) in the order the page shows them
+    channels: list = field(default_factory=list)
 
 
 def _text(row: dict, column: str) -> str:
@@ -163,7 +192,6 @@ def _validate_row(number: int, row: dict, life_events: dict[str, LifeEvent], err
     for column, attr in (
         ("キーワード", "keywords"), ("概要", "summary"), ("対象者", "eligibility"),
         ("必要なもの", "requirements"), ("手数料", "fee"), ("根拠法令", "legal_basis"),
-        ("窓口", "counter_place"), ("受付時間", "counter_hours"),
     ):
         values[attr] = _text(row, column)
     for attr in ("keywords", "requirements"):
@@ -178,23 +206,7 @@ def _validate_row(number: int, row: dict, life_events: dict[str, LifeEvent], err
     except ValueError:
         error("年間申請件数", f"「{_text(row, '年間申請件数')}」は件数（0以上の整数）ではありません。")
 
-    channel_text = _text(row, "申請方法")
-    channel = CHANNEL_VALUES.get(normalize(channel_text)) if channel_text else Channel.COUNTER
-    if channel is None:
-        error("申請方法", f"「{channel_text}」は使えません。オンライン・外部サービス・窓口のいずれかです。")
-    values["channel"] = channel
-
-    url = _text(row, "申請先URL")
-    if url:
-        try:
-            URLValidator(schemes=["http", "https"])(url)
-        except ValidationError:
-            error("申請先URL", f"「{url}」は URL（http:// または https:// で始まる）ではありません。")
-    values["external_url"] = url
-    if channel == Channel.EXTERNAL and not url:
-        error("申請先URL", "申請方法が「外部サービス」のときは必須です。")
-    if channel == Channel.COUNTER and not values["counter_place"]:
-        error("窓口", "申請方法が「窓口」のときは窓口の場所が必須です。")
+    channels = _channels(row, error)
 
     identity_text = _text(row, "本人確認")
     identity = IDENTITY_VALUES.get(normalize(identity_text)) if identity_text else Identity.NONE
@@ -215,6 +227,14 @@ def _validate_row(number: int, row: dict, life_events: dict[str, LifeEvent], err
     else:
         values["online_since"] = None
 
+    planned = _text(row, "オンライン化予定年度")
+    values["planned_online_fiscal_year"] = None
+    if planned:
+        try:
+            values["planned_online_fiscal_year"] = parse_fiscal_year(planned)
+        except WarekiError as exc:
+            error("オンライン化予定年度", str(exc))
+
     published_text = _text(row, "公開")
     published = normalize(published_text) or published_text
     if published and published not in YES | NO:
@@ -232,16 +252,83 @@ def _validate_row(number: int, row: dict, life_events: dict[str, LifeEvent], err
 
     if len(errors) > before:
         return None
-    parsed = _Row(number, department, section, values, events, code)
+    parsed = _Row(number, department, section, values, events, code, channels=channels)
     if "reading" not in values:
         values["reading"] = reading(name)
         parsed.reading_derived = True
     return parsed
 
 
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in _LINES.split(text) if line.strip()]
+
+
+def _channels(row: dict, error) -> list[tuple]:
+    """The ways to apply a row names. 申請方法 lists them (オンライン、郵送、窓口 ...); a filled
+    申請先URL, 郵送先 or 窓口 adds its way even when 申請方法 is silent. A row that names no
+    way at all is a counter procedure at its section: a names-only inventory is the usual
+    first catalog, never an error."""
+    kinds: list[str] = []
+    for term in split_terms(_text(row, "申請方法").replace("・", "、").replace("/", "、").replace("／", "、")):
+        kind = CHANNEL_VALUES.get(normalize(term))
+        if kind is None:
+            error("申請方法", f"「{term}」は使えません。オンライン・外部サービス・郵送・窓口から選び、「、」で区切ってください。")
+        elif kind not in kinds:
+            kinds.append(kind)
+    urls = _lines(_text(row, "申請先URL"))
+    names = _lines(_text(row, "外部サービス名"))
+    post = _text(row, "郵送先")
+    places = _lines(_text(row, "窓口"))
+    hours = _lines(_text(row, "受付時間"))
+    for url in urls:
+        try:
+            URLValidator(schemes=["http", "https"])(url)
+        except ValidationError:
+            error("申請先URL", f"「{url}」は URL（http:// または https:// で始まる）ではありません。")
+    if Channel.EXTERNAL in kinds and not urls:
+        error("申請先URL", "申請方法が「外部サービス」のときは必須です。")
+    if len(names) > max(len(urls), 1):
+        error("外部サービス名", "サービス名の数が申請先URLの数より多くなっています（1行に1つずつ書いてください）。")
+    if len(places) > 1 and len(hours) not in (0, 1, len(places)):
+        error("受付時間", f"窓口が{len(places)}か所あります。受付時間は1つ（全窓口共通）か、窓口と同じ数だけ行を分けて書いてください。")
+
+    found = []
+    if Channel.PLATFORM in kinds:
+        found.append((Channel.PLATFORM, "", "", "", ""))
+    for index, url in enumerate(urls):
+        found.append((Channel.EXTERNAL, names[index] if index < len(names) else "", url, "", ""))
+    if Channel.POST in kinds or post:
+        found.append((Channel.POST, "", "", post, ""))
+    if Channel.COUNTER in kinds or places or hours:
+        for index, place in enumerate(places or [""]):
+            hour = hours[index] if len(hours) > 1 else (hours[0] if hours else "")
+            found.append((Channel.COUNTER, "", "", place, hour))
+    return sorted(found, key=lambda c: CHANNEL_EASE[c[0]])
+
+
+def _canonical_header(header: str) -> str:
+    cleaned = fold_width(header).replace(" ", "").replace("\u3000", "").strip()
+    if cleaned in COLUMNS or header in COLUMNS:
+        return cleaned if cleaned in COLUMNS else header
+    return HEADER_ALIASES.get(cleaned, header)
+
+
+def _with_canonical_headers(table: Table) -> Table:
+    """The same table with the headers clerks write (部局名, 手続き名, 年間件数 …) read as
+    ours, and row-number columns dropped."""
+    mapping = {h: _canonical_header(h) for h in table.headers if h}
+    ignored = {h for h in table.headers if fold_width(h).strip() in IGNORED_HEADERS}
+    headers = [mapping.get(h, h) for h in table.headers if h not in ignored]
+    rows = []
+    for number, row in table.rows:
+        rows.append((number, {mapping.get(k, k): v for k, v in row.items() if k not in ignored}))
+    return Table(headers, rows, table.source_format)
+
+
 def validate_table(table: Table) -> list[_Row]:
     """Every row checked; raises ImportRejected listing every problem, or returns the rows."""
     errors: list[RowError] = []
+    table = _with_canonical_headers(table)
     unknown = [h for h in table.headers if h and h not in COLUMNS]
     for header in unknown:
         errors.append(RowError(1, header, f"不明な列です。使える列: {'、'.join(COLUMNS)}"))
@@ -307,7 +394,9 @@ def _next_code(used: set[str]) -> str:
 def _apply(rows: list[_Row], result: ImportResult) -> None:
     departments = {d.name: d for d in Department.objects.select_for_update()}
     sections = {(s.department.name, s.name): s for s in Section.objects.select_related("department")}
-    procedures = list(Procedure.objects.select_related("section__department").prefetch_related("life_events"))
+    procedures = list(
+        Procedure.objects.select_related("section__department").prefetch_related("life_events", "channels")
+    )
     by_code = {p.code: p for p in procedures}
     by_key = {(p.section.department.name, p.section.name, p.name): p for p in procedures}
     errors: list[RowError] = []
@@ -343,6 +432,7 @@ def _apply(rows: list[_Row], result: ImportResult) -> None:
             procedure = Procedure(code=code, section=section, **{k: v for k, v in values.items() if k != "section_id"})
             procedure.save()
             procedure.life_events.set(row.life_events)
+            _set_channels(procedure, row.channels, [])
             by_code[code] = procedure
             by_key[key] = procedure
             result.created += 1
@@ -352,7 +442,9 @@ def _apply(rows: list[_Row], result: ImportResult) -> None:
             values["code"] = row.code
         changed = any(getattr(procedure, attr) != values[attr] for attr in values if attr in _COMPARED_FIELDS)
         events_changed = {e.pk for e in procedure.life_events.all()} != {e.pk for e in row.life_events}
-        if not changed and not events_changed:
+        existing_channels = list(procedure.channels.all())
+        channels_changed = [_channel_key(c) for c in existing_channels] != row.channels
+        if not changed and not events_changed and not channels_changed:
             result.unchanged += 1
             continue
         old_key = (procedure.section.department.name, procedure.section.name, procedure.name)
@@ -362,6 +454,8 @@ def _apply(rows: list[_Row], result: ImportResult) -> None:
         procedure.save()
         if events_changed:
             procedure.life_events.set(row.life_events)
+        if channels_changed:
+            _set_channels(procedure, row.channels, existing_channels)
         by_key.pop(old_key, None)
         by_key[key] = procedure
         result.updated += 1
@@ -371,16 +465,48 @@ def _apply(rows: list[_Row], result: ImportResult) -> None:
         raise ImportRejected(errors)
 
 
+def _channel_key(channel: ProcedureChannel) -> tuple:
+    """What the file says of a way to apply (the admin's 持ち物 and 補足 are not in it)."""
+    return (channel.kind, channel.service_name, channel.url, channel.place, channel.hours)
+
+
+def _set_channels(procedure: Procedure, wanted: list[tuple], existing: list[ProcedureChannel]) -> None:
+    """Replace the procedure's ways to apply with the file's, keeping what only the
+    admin holds (持ち物, 補足) on a way that is still there."""
+    kept = {(c.kind, c.place or c.url): c for c in existing}
+    ProcedureChannel.objects.filter(procedure=procedure).delete()
+    rows = []
+    for order, (kind, service_name, url, place, hours) in enumerate(wanted):
+        before = kept.get((kind, place or url))
+        rows.append(ProcedureChannel(
+            procedure=procedure, kind=kind, service_name=service_name, url=url, place=place, hours=hours,
+            bring=before.bring if before else "", note=before.note if before else "", order=order,
+        ))
+    ProcedureChannel.objects.bulk_create(rows)
+
+
 def export_rows() -> list[list[object]]:
     rows = []
-    procedures = Procedure.objects.select_related("section__department").prefetch_related("life_events")
+    procedures = Procedure.objects.select_related("section__department").prefetch_related("life_events", "channels")
     for p in procedures.order_by("section__department__order", "section__department_id", "section__order", "section_id", "code"):
+        channels = list(p.channels.all())
+        kinds = list(dict.fromkeys(c.kind for c in channels))
+        external = [c for c in channels if c.kind == Channel.EXTERNAL]
+        counters = [c for c in channels if c.kind == Channel.COUNTER]
+        post = next((c.place for c in channels if c.kind == Channel.POST), "")
+        hours = [c.hours for c in counters]
         rows.append([
             p.code, p.section.department.name, p.section.name, p.name, p.reading, p.keywords,
             p.summary, p.eligibility, p.requirements, p.fee, p.legal_basis,
             "" if p.processing_days is None else p.processing_days, p.annual_applications,
-            p.get_channel_display(), p.external_url, p.counter_place, p.counter_hours,
+            _LIST_SEPARATOR.join(str(Channel(kind).label) for kind in kinds),
+            "\n".join(c.service_name for c in external) if any(c.service_name for c in external) else "",
+            "\n".join(c.url for c in external),
+            post,
+            "\n".join(c.place for c in counters) if any(c.place for c in counters) else "",
+            hours[0] if len(set(hours)) == 1 else "\n".join(hours),
             p.get_identity_display(), p.online_since.isoformat() if p.online_since else "",
+            p.planned_online_fiscal_year or "",
             _LIST_SEPARATOR.join(e.name for e in p.life_events.all()),
             "はい" if p.is_published else "いいえ",
         ])

@@ -18,6 +18,7 @@ def home(request):
         {
             "life_events": selectors.life_events_with_counts(),
             "departments": selectors.departments_with_counts(),
+            "online_count": selectors.online_procedures().count(),
         },
     )
 
@@ -26,11 +27,14 @@ def search(request):
     query = request.GET.get("q", "").strip()
     too_long = len(query) > MAX_QUERY_LENGTH
     query = query[:MAX_QUERY_LENGTH]
+    online_only = request.GET.get("online") == "1"
     page = None
     if query:
-        results, _terms = selectors.search_procedures(query)
+        results, _terms = selectors.search_procedures(query, online_only=online_only)
         page = Paginator(results, RESULTS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"query": query, "page": page, "too_long": too_long}
+    elif online_only:
+        page = Paginator(selectors.online_procedures(), RESULTS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"query": query, "page": page, "too_long": too_long, "online_only": online_only}
     if page is None or not page.paginator.count:
         context["life_events"] = selectors.life_events_with_counts()
         context["departments"] = selectors.departments_with_counts()
@@ -68,7 +72,11 @@ def life_event_detail(request, slug: str):
     return render(
         request,
         "catalog/life_event_detail.html",
-        {"event": event, "procedures": selectors.procedures_of_life_event(event)},
+        {
+            "event": event,
+            "first_steps": selectors.first_steps_of_life_event(event),
+            "procedures": selectors.procedures_of_life_event(event),
+        },
     )
 
 
@@ -80,5 +88,9 @@ def procedure_detail(request, code: str):
     return render(
         request,
         "catalog/procedure_detail.html",
-        {"procedure": procedure, "related": selectors.related_procedures(procedure)},
+        {
+            "procedure": procedure,
+            "ways": selectors.ways_to_apply(procedure),
+            "related": selectors.related_procedures(procedure),
+        },
     )

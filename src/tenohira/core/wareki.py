@@ -77,3 +77,24 @@ def format_wareki(date: dt.date) -> str:
     """令和6年4月1日 (元年 for the first year)."""
     name, year = era_of(date)
     return f"{name}{'元' if year == 1 else year}年{date.month}月{date.day}日"
+
+
+_FISCAL_WESTERN = re.compile(r"^(\d{4})(?:年度?)?$")
+_FISCAL_ERA = re.compile(r"^(令和|平成|[RHrh])(元|\d{1,2})(?:年度?)?$")
+
+
+def parse_fiscal_year(text: str) -> int:
+    """A fiscal year (年度) as written in plans: 2025, 2025年度, 令和7年度, R7, 令和元年度.
+    Returns the western year in which the fiscal year starts (April)."""
+    value = fold_width(text).strip().replace(" ", "")
+    match = _FISCAL_WESTERN.match(value)
+    if match and 1900 <= int(match.group(1)) <= 2200:
+        return int(match.group(1))
+    match = _FISCAL_ERA.match(value)
+    if match:
+        era_text, year_text = match.groups()
+        era = next(e for e in ERAS if era_text in (e[0], e[1], e[1].lower()))
+        era_year = 1 if year_text == "元" else int(year_text)
+        if era_year >= 1:
+            return era[2].year + era_year - 1
+    raise WarekiError(f"「{text}」を年度として読み取れません（例: 2025、2025年度、令和7年度、R7）。")

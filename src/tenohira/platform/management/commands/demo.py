@@ -69,6 +69,13 @@ class Command(BaseCommand):
             version, created = publish(procedure, json.loads(path.read_text(encoding="utf-8")))
             published.append(f"{procedure.name}（第{version.number}版{'、新規' if created else ''}）")
         self.stdout.write(f"オンライン申請フォーム {len(published)} 件: {'、'.join(published)}")
+        from tenohira.catalog.selectors import online_procedure_ids, online_without_form
+
+        online = len(online_procedure_ids())
+        self.stdout.write(
+            f"オンラインで申請できる手続き {online} 件（このサイトのフォームと外部のオンラインサービス）、"
+            f"オンライン予定でフォーム未公開 {online_without_form().count()} 件（DX の作業一覧）"
+        )
 
     def _sample_applications(self):
         """A few dozen fictional applications so the staff queue has something to show
@@ -148,17 +155,21 @@ class Command(BaseCommand):
         the DX dashboard (/staff/insights/) has figures; only when the year has none."""
         from django.utils import timezone
 
-        from tenohira.catalog.models import Channel, Procedure
+        from tenohira.catalog.models import Procedure
+        from tenohira.catalog.selectors import online_procedure_ids
         from tenohira.core.fiscal import fiscal_year
         from tenohira.insights.models import InventoryProcedure
 
         year = fiscal_year(timezone.now())
         if InventoryProcedure.objects.filter(fiscal_year=year).exists():
             return
+        # Online only where a resident can apply online today: a published form or an
+        # external online service (a procedure merely marked online is not).
+        online = online_procedure_ids()
         rows = [
             InventoryProcedure(
                 fiscal_year=year, department=p.section.department.name, section=p.section.name, name=p.name,
-                procedure=p, online=p.channel != Channel.COUNTER, annual_applications=p.annual_applications,
+                procedure=p, online=p.pk in online, annual_applications=p.annual_applications,
             )
             for p in Procedure.objects.select_related("section__department").order_by(
                 "section__department__order", "section__order", "pk"
