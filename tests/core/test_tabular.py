@@ -1,11 +1,25 @@
 """tenohira.core.tabular: the CSV and XLSX files municipalities exchange."""
 
 import datetime as dt
+import unicodedata
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
-from tenohira.core.tabular import TableError, decode_csv_bytes, read_table, write_table
+from tenohira.core.tabular import (
+    CP932_FORMS,
+    TableError,
+    cp932_missing,
+    decode_csv_bytes,
+    in_cp932,
+    neutralise_formula,
+    read_table,
+    to_cp932_forms,
+    unencodable,
+    write_table,
+)
 
 CSV_TEXT = "手続名,部局,年間申請件数\r\n住民票の写し,市民部,50000\r\n保育所の利用申込,こども部,2500\r\n"
 EXPECTED_ROWS = [
@@ -180,12 +194,18 @@ def test_write_table_cp932_refuses_characters_it_cannot_hold_and_writes_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("char", ["〜", "−", "‖"])
-def test_write_table_cp932_refuses_characters_that_read_back_as_another(tmp_path, char):
+@pytest.mark.parametrize(("typed", "written"), [("〜", "～"), ("−", "－"), ("‖", "∥"), ("—", "―"), ("\u00a0", " ")])
+def test_write_table_cp932_writes_the_windows_form_of_what_macs_and_keyboards_type(tmp_path, typed, written):
+    target = tmp_path / "export.csv"
+    write_table(str(target), ["受付時間"], [[f"8:30{typed}17:15"]], encoding="cp932")
+    assert target.read_bytes().decode("cp932") == f"受付時間\r\n8:30{written}17:15\r\n"
+
+
+def test_write_table_cp932_reports_an_unencodable_header_too(tmp_path):
     target = tmp_path / "export.csv"
     with pytest.raises(TableError) as excinfo:
-        write_table(str(target), ["受付時間"], [[f"8:30{char}17:15"]], encoding="cp932")
-    assert f"2行目「受付時間」の「{char}」" in str(excinfo.value)
+        write_table(str(target), ["𠮷野窓口"], [["市民課"]], encoding="cp932")
+    assert "1行目「𠮷野窓口」の「𠮷」" in str(excinfo.value)
     assert not target.exists()
 
 
@@ -204,3 +224,93 @@ def test_write_table_to_standard_output(capsys):
     write_table("-", HEADERS, ROWS[:1])
     out = capsys.readouterr().out
     assert out.splitlines() == [",".join(HEADERS), "HJC,住民票の写し等の交付請求,50000,2024-04-01,住民票を、コンビニでも"]
+
+
+# --- CP932: the standard conversions ------------------------------------------------------
+
+
+def round_trips(text: str) -> bool:
+    try:
+        return text.encode("cp932").decode("cp932") == text
+    except UnicodeError:
+        return False
+
+
+@pytest.mark.parametrize("char", sorted(CP932_FORMS), ids=lambda c: f"U+{ord(c):04X}")
+def test_each_conversion_is_needed_and_lands_on_a_character_cp932_holds(char):
+    """Every claim of the table checked by encoding: the source does not survive CP932 on
+    its own, its target does, and the target is not an ASCII look-alike of a letter."""
+    target = CP932_FORMS[char]
+    assert not round_trips(char), f"U+{ord(char):04X} needs no conversion"
+    assert round_trips(target), f"U+{ord(target):04X} is not in CP932"
+    assert in_cp932(char) and cp932_missing(char) == []
+    assert unicodedata.category(target)[0] in {"P", "S", "Z"}  # punctuation, symbol or space
+
+
+@pytest.mark.parametrize(
+    ("char", "held"),
+    [("髙", True), ("﨑", True), ("①", True), ("㈱", True), ("～", True), ("－", True), ("‐", True),
+     ("𠮷", False), ("😀", False), ("\u00ad", False)],
+)
+def test_what_cp932_holds_is_decided_by_encoding(char, held):
+    assert round_trips(char) is held or char in CP932_FORMS
+    assert in_cp932(char) is held
+    assert cp932_missing(f"a{char}b") == ([] if held else [char])
+
+
+@given(st.text(alphabet=st.sampled_from(sorted(CP932_FORMS) + list("あア漢字髙①～－-=+ 0aZ\n"))))
+def test_text_of_convertible_characters_round_trips_through_cp932(text):
+    converted = to_cp932_forms(text)
+    assert cp932_missing(text) == []
+    assert converted.encode("cp932").decode("cp932") == converted
+    assert len(converted) == len(text)  # one character for one: cells keep their length
+
+
+@given(st.text())
+def test_the_report_names_exactly_the_characters_that_do_not_survive(text):
+    missing = cp932_missing(text)
+    kept = "".join(c for c in text if c not in missing)
+    assert round_trips(to_cp932_forms(kept))
+    assert all(not round_trips(CP932_FORMS.get(c, c)) for c in missing)
+
+
+def test_unencodable_applies_the_conversions_for_cp932_only():
+    assert unencodable(["時間"], [["8:30〜17:15"]], "cp932") == []
+    assert unencodable(["時間"], [["8:30〜17:15"]], "ms932") == []
+    assert unencodable(["時間"], [["8:30〜𠮷"]], "cp932") == [(2, "時間", "𠮷")]
+    assert unencodable(["time"], [["8:30〜"]], "latin-1") == [(2, "time", "〜")]
+
+
+# --- formulas in CSV meant for Excel --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ('=HYPERLINK("http://example.com","x")', '\'=HYPERLINK("http://example.com","x")'),
+        ("+81 90", "'+81 90"), ("-1+2", "'-1+2"), ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"), ("\r=1", "'\r=1"),
+        ("山田=花子", "山田=花子"), ("", ""), ("0123", "0123"), ("'quoted", "'quoted"),
+        ("-3", "'-3"),  # in a text column a leading minus is neutralised too
+    ],
+)
+def test_cells_that_would_start_a_formula_get_a_leading_quote(value, written):
+    assert neutralise_formula(value) == written
+
+
+@pytest.mark.parametrize("number", ["-3", "-0.5", "12", "-120000"])
+def test_negative_numbers_in_numeric_columns_stay_numbers(number):
+    assert neutralise_formula(number, numeric=True) == number
+
+
+@pytest.mark.parametrize("value", ["-1+2", "-A1", "=1", "+1", "-", "-3 "])
+def test_numeric_columns_still_neutralise_what_is_not_a_plain_number(value):
+    assert neutralise_formula(value, numeric=True) == "'" + value
+
+
+def test_write_table_xlsx_stores_formula_looking_text_as_text(tmp_path):
+    target = tmp_path / "export.xlsx"
+    write_table(str(target), ["概要"], [['=HYPERLINK("http://example.com")'], ["+1"]])
+    sheet = load_workbook(target).active
+    assert sheet["A2"].data_type == "s" and sheet["A2"].value == '=HYPERLINK("http://example.com")'
+    assert sheet["A3"].data_type == "s" and sheet["A3"].value == "+1"

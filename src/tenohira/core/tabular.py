@@ -8,10 +8,13 @@ the ones the clerk sees in Excel (header = row 1).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
+import functools
 import io
 import os
+import re
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -112,6 +115,94 @@ def _read_xlsx(data: bytes) -> Table:
         workbook.close()
 
 
+# --- CP932: the standard conversions first, then a report of what is left ---------------
+
+#: Characters that Japanese keyboards and Macs produce (Unicode's JIS X 0208 mapping, as
+#: macOS and most IMEs use it) and the character CP932 uses for the same glyph (the
+#: mapping Microsoft chose). Business systems on Windows have always received the right
+#: column, so the conversion changes no visible character: 〜 is the wave dash a resident
+#: typed, ～ the same wave dash as Windows stores it. Every target encodes in CP932 and
+#: reads back as itself (tests/core/test_tabular.py checks each pair).
+CP932_FORMS: dict[str, str] = {
+    "\u301c": "\uff5e",  # 〜 WAVE DASH → ～ FULLWIDTH TILDE
+    "\u2212": "\uff0d",  # − MINUS SIGN → － FULLWIDTH HYPHEN-MINUS
+    "\u2016": "\u2225",  # ‖ DOUBLE VERTICAL LINE → ∥ PARALLEL TO
+    "\u00a2": "\uffe0",  # ¢ CENT SIGN → ￠
+    "\u00a3": "\uffe1",  # £ POUND SIGN → ￡
+    "\u00ac": "\uffe2",  # ¬ NOT SIGN → ￢
+    "\u2014": "\u2015",  # — EM DASH → ― HORIZONTAL BAR
+    "\u00a6": "\uffe4",  # ¦ BROKEN BAR → ￤ (IBM extension)
+    "\u203e": "\uffe3",  # ‾ OVERLINE → ￣ FULLWIDTH MACRON
+    # ¥: CP932's 0x5C is the backslash (shown as ¥ by Japanese fonts only); ￥ is a yen
+    # sign in every font and every system.
+    "\u00a5": "\uffe5",  # ¥ YEN SIGN → ￥ FULLWIDTH YEN SIGN
+    "\u00a0": " ",  # NO-BREAK SPACE (pasted from web pages and Word)
+    "\u202f": " ",  # NARROW NO-BREAK SPACE (macOS puts it in dates and times)
+    "\u2011": "\u2010",  # NON-BREAKING HYPHEN → ‐ HYPHEN
+    "\u2012": "\u2010",  # FIGURE DASH → ‐ HYPHEN
+    "\u2013": "\u2010",  # – EN DASH (macOS's option-hyphen) → ‐ HYPHEN
+}
+_CP932_TABLE = str.maketrans(CP932_FORMS)
+
+
+def to_cp932_forms(text: str) -> str:
+    """`text` with CP932_FORMS applied: what a CP932 file holds for it."""
+    return text if text.isascii() else text.translate(_CP932_TABLE)
+
+
+@functools.lru_cache(maxsize=4096)
+def in_cp932(char: str) -> bool:
+    """True when CP932 holds the character, after the standard conversion, and gives it
+    back unchanged. 𠮷 (U+20BB7) and emoji are not in CP932; 髙 (U+9AD9), 﨑 (U+FA11),
+    ① and ㈱ are (NEC and IBM extensions). Python's codec also writes some characters
+    outside CP932_FORMS as a look-alike that reads back as another character: those are
+    not held either, or the business system would silently receive something else."""
+    converted = CP932_FORMS.get(char, char)
+    try:
+        return converted.encode("cp932").decode("cp932") == converted
+    except UnicodeError:
+        return False
+
+
+def cp932_missing(text: str) -> list[str]:
+    """The characters of `text` that CP932 cannot hold even after the standard
+    conversion (in order, repeated): what must be reported, never replaced."""
+    if text.isascii():
+        return []
+    try:
+        converted = to_cp932_forms(text)
+        if converted.encode("cp932").decode("cp932") == converted:
+            return []
+    except UnicodeError:
+        pass
+    return [char for char in text if not in_cp932(char)]
+
+
+def is_cp932(encoding: str) -> bool:
+    try:
+        return codecs.lookup(encoding).name == "cp932"
+    except LookupError:
+        return False
+
+
+# --- formulas in CSV meant for Excel ------------------------------------------------------
+
+#: What makes Excel and LibreOffice read a CSV cell as a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def neutralise_formula(text: str, *, numeric: bool = False) -> str:
+    """A cell a spreadsheet will show as text: a leading ' when the value would start a
+    formula (=HYPERLINK(...) typed by anyone on the internet would run on a clerk's PC).
+    In a numeric column a plain number such as -3 is a number and stays as it is."""
+    if not text or text[0] not in FORMULA_STARTS:
+        return text
+    if numeric and _PLAIN_NUMBER.fullmatch(text):
+        return text
+    return "'" + text
+
+
 def _cell_text(value: object) -> str:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
@@ -120,13 +211,18 @@ def _cell_text(value: object) -> str:
 
 def unencodable(headers: list[str], rows: list[list[object]], encoding: str) -> list[tuple[int, str, str]]:
     """Every (row number, column, character) that `encoding` cannot hold. CP932 lacks
-    many 異体字 used in names (𠮷, 﨑 ...): they must be reported, never replaced.
-    Python's CP932 also writes some characters as a look-alike that reads back as another
-    character (〜 WAVE DASH comes back as ～ FULLWIDTH TILDE, − as －): those count too."""
+    many 異体字 used in names (𠮷 ...): they must be reported, never replaced. For CP932
+    the standard conversions (CP932_FORMS: 〜 → ～ ...) are applied first, so only what
+    has no CP932 form at all is reported; row 1 is the header."""
+    cp932 = is_cp932(encoding)
     problems = []
-    for number, row in enumerate(rows, start=2):
+    for number, row in enumerate([headers, *rows], start=1):
         for header, value in zip(headers, row, strict=False):
-            for char in _cell_text(value):
+            text = _cell_text(value)
+            if cp932:
+                problems += [(number, header, char) for char in cp932_missing(text)]
+                continue
+            for char in text:
                 try:
                     faithful = char.encode(encoding).decode(encoding) == char
                 except UnicodeError:
@@ -142,7 +238,8 @@ def write_table(target: str, headers: list[str], rows: list[list[object]], encod
 
     A file is written to a temporary name and renamed at the end, so a failed export never
     leaves a half-written file behind. Characters the encoding cannot hold raise TableError
-    listing each one; nothing is written then.
+    listing each one; nothing is written then. CP932 gets the standard conversions
+    (CP932_FORMS) first.
     """
     cells = [[_cell_text(v) for v in row] for row in rows]
     if target == "-":
@@ -156,6 +253,9 @@ def write_table(target: str, headers: list[str], rows: list[list[object]], encod
             listed = "、".join(f"{row}行目「{column}」の「{char}」" for row, column, char in problems[:20])
             more = f" ほか{len(problems) - 20}件" if len(problems) > 20 else ""
             raise TableError(f"{encoding} で表せない文字があります: {listed}{more}。UTF-8 で書き出してください。")
+        if is_cp932(encoding):
+            headers = [to_cp932_forms(h) for h in headers]
+            cells = [[to_cp932_forms(c) for c in row] for row in cells]
     directory = os.path.dirname(os.path.abspath(target))
     fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tenohira-", suffix=".tmp")
     try:
@@ -165,9 +265,12 @@ def write_table(target: str, headers: list[str], rows: list[list[object]], encod
 
             workbook = Workbook()
             sheet = workbook.active
-            sheet.append(headers)
-            for row in cells:
+            for row in [headers, *cells]:
                 sheet.append(row)
+                for cell in sheet[sheet.max_row]:
+                    # openpyxl takes any string starting with = for a formula: data is text.
+                    if cell.data_type == "f":
+                        cell.data_type = "s"
             workbook.save(temporary)
         else:
             with os.fdopen(fd, "w", encoding=encoding, newline="") as fh:
