@@ -10,6 +10,7 @@ _SRC = Path(__file__).resolve().parents[1]
 
 # The catalog and the forms are data of their own apps; the demo only chooses them.
 DEMO_CATALOG = _SRC / "catalog" / "demo" / "sample_city.csv"
+DEMO_FIRST_STEPS = _SRC / "catalog" / "demo" / "first_steps.csv"
 DEMO_FORMS = _SRC / "forms" / "demo"
 
 # Demo-only accounts; the password is printed on purpose and works only on the demo's
