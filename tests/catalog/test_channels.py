@@ -149,3 +149,22 @@ def test_life_event_page_opens_with_the_first_steps(search_catalog, web):
     rest = page.split("そのほかの手続き", 1)[1]
     assert 'href="/procedures/TNK/"' in rest
     assert 'href="/procedures/TNY/"' not in rest
+
+
+def test_departments_and_life_events_follow_the_order_set_in_the_admin(search_catalog, web):
+    from tenohira.catalog.models import Department
+
+    departments = list(Department.objects.order_by("id"))
+    for position, department in enumerate(reversed(departments)):
+        department.order = position
+        department.save()
+    events = list(LifeEvent.objects.order_by("id"))
+    for position, event in enumerate(reversed(events)):
+        event.order = position
+        event.save()
+    page = web.get("/").content.decode()
+    shown = [page.index(f'href="{d.get_absolute_url()}"') for d in reversed(departments)]
+    assert shown == sorted(shown)
+    listed = [e for e in reversed(events) if f'href="{e.get_absolute_url()}"' in page]
+    positions = [page.index(f'href="{e.get_absolute_url()}"') for e in listed]
+    assert len(listed) > 3 and positions == sorted(positions)

@@ -116,9 +116,14 @@ def search_procedures(query: str, *, department_id: int | None = None, online_on
 
 
 def departments_with_counts() -> QuerySet[Department]:
+    """Departments with published procedures, in the municipality's order (表示順, set in
+    the admin). The order is explicit: an aggregate query does not get Meta.ordering on
+    every database."""
     published = Q(sections__procedures__is_published=True)
-    return Department.objects.annotate(procedure_count=Count("sections__procedures", filter=published)).filter(
-        procedure_count__gt=0
+    return (
+        Department.objects.annotate(procedure_count=Count("sections__procedures", filter=published))
+        .filter(procedure_count__gt=0)
+        .order_by("order", "id")
     )
 
 
@@ -128,10 +133,11 @@ def sections_of(department: Department) -> QuerySet[Section]:
             procedure_count=Count("procedures", filter=Q(procedures__is_published=True))
         )
         .filter(procedure_count__gt=0)
+        .order_by("order", "id")
         .prefetch_related(
             Prefetch(
                 "procedures",
-                queryset=Procedure.objects.filter(is_published=True).order_by("-annual_applications", "name"),
+                queryset=Procedure.objects.filter(is_published=True).order_by("-annual_applications", "name", "pk"),
                 to_attr="published",
             )
         )
@@ -139,13 +145,14 @@ def sections_of(department: Department) -> QuerySet[Section]:
 
 
 def procedures_of_section(section: Section) -> QuerySet[Procedure]:
-    return published_procedures().filter(section=section).order_by("-annual_applications", "name")
+    return published_procedures().filter(section=section).order_by("-annual_applications", "name", "pk")
 
 
 def life_events_with_counts() -> QuerySet[LifeEvent]:
+    """Life events in the order the DX division set in the admin."""
     return LifeEvent.objects.annotate(
         procedure_count=Count("procedures", filter=Q(procedures__is_published=True))
-    )
+    ).order_by("order", "id")
 
 
 def procedures_of_life_event(event: LifeEvent) -> QuerySet[Procedure]:
@@ -183,7 +190,7 @@ def related_procedures(procedure: Procedure, limit: int = 5) -> QuerySet[Procedu
         .filter(life_events__in=procedure.life_events.all())
         .exclude(pk=procedure.pk)
         .distinct()
-        .order_by("-annual_applications")[:limit]
+        .order_by("-annual_applications", "pk")[:limit]
     )
 
 
