@@ -262,3 +262,13 @@ def test_unpublished_procedure_has_no_page(search_catalog, web):
 
 def test_unknown_host_is_refused(client):
     assert client.get("/", HTTP_HOST="evil.example").status_code == 400
+
+
+def test_api_online_filter(search_catalog, web, publish_form):
+    publish_form(search_catalog["SDG"])
+    body = web.get("/api/v1/procedures", {"online": "true"}).json()
+    assert {item["code"] for item in body["results"]} == {"SDG", "TNS", "MNC", "JDT", "PCR"}
+    assert all(item["online"] for item in body["results"])
+    body = web.get("/api/v1/procedures", {"q": "ほいく", "online": "true"}).json()
+    assert body["count"] == 0
+    assert web.get("/api/v1/procedures", {"online": "たぶん"}).status_code == 400

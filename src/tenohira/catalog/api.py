@@ -20,6 +20,7 @@ class ProcedurePagination(PageNumberPagination):
     parameters=[
         OpenApiParameter("q", str, description="検索語（空なら全件を申請件数の多い順）"),
         OpenApiParameter("department", int, description="部局 ID"),
+        OpenApiParameter("online", bool, description="true: 今オンラインで申請できる手続きだけ"),
     ],
 )
 class ProcedureListView(ListAPIView):
@@ -32,10 +33,11 @@ class ProcedureListView(ListAPIView):
             raise ValidationError(params.errors)
         query = params.validated_data.get("q", "").strip()
         department = params.validated_data.get("department")
+        online = params.validated_data.get("online", False)
         if query:
-            results, _terms = selectors.search_procedures(query, department_id=department)
+            results, _terms = selectors.search_procedures(query, department_id=department, online_only=online)
             return results
-        queryset = selectors.published_procedures()
+        queryset = selectors.online_procedures() if online else selectors.published_procedures()
         if department:
             queryset = queryset.filter(section__department_id=department)
         return queryset.order_by("-annual_applications", "name", "pk")

@@ -61,3 +61,7 @@ class SearchQuerySerializer(serializers.Serializer):
         help_text="検索語。ひらがな・カタカナ・漢字・全角/半角のどれでも。空白で区切ると全てを含むものを探します。",
     )
     department = serializers.IntegerField(required=False, min_value=1, help_text="部局 ID で絞り込み")
+    online = serializers.BooleanField(
+        required=False, default=False,
+        help_text="true: 今オンライン（このサービスの受付期間内のフォーム、または外部のオンラインサービス）で申請できる手続きだけ",
+    )
