@@ -206,25 +206,38 @@ def test_each_channel_has_its_one_action_and_fits_320px(live_server, catalog, na
     assert_styled(page)
 
     if channel == "外部サービス":
-        action = how_to_apply.get_by_role("link", name="申請サービスへ進む（外部サイト）")
+        # The link names the service it goes to (known from its address).
+        action = how_to_apply.get_by_role("link", name="マイナポータル ぴったりサービスで申請する（外部サイト）")
         expect(action).to_be_visible()
         expect(action).to_have_attribute("href", url)
         action.scroll_into_view_if_needed()
         box = action.bounding_box()
         assert box and box["height"] >= 44, f"the external link is not a comfortable touch target: {box}"
     elif channel == "窓口":
-        expect(how_to_apply).to_contain_text("この手続きは、窓口で申請します。")
+        expect(how_to_apply.get_by_role("heading", level=3, name="窓口で申請")).to_be_visible()
         expect(how_to_apply.get_by_text(place, exact=True)).to_be_visible()
         expect(how_to_apply.get_by_text(hours, exact=True)).to_be_visible()
         expect(how_to_apply.get_by_role("link")).to_have_count(0)
     else:
+        # Marked online, but no form is published: nothing on the page says online; the
+        # counter is where to go.
+        expect(how_to_apply).not_to_contain_text("24時間")
+        expect(how_to_apply.get_by_role("link", name="オンラインで申請する")).to_have_count(0)
+        expect(how_to_apply.get_by_text(place, exact=True)).to_be_visible()
+        # Once a form is published, the online way comes first, with its one action.
+        from tenohira.catalog.models import Procedure
+        from tenohira.forms.services import publish
+
+        publish(Procedure.objects.get(code=code), {
+            "title": name, "steps": [{"key": "a", "title": "申請者", "fields": [{"key": "name", "type": "text", "label": "氏名"}]}],
+        })
+        page.reload()
         expect(how_to_apply).to_contain_text("24時間いつでも申請できます")
         start = how_to_apply.get_by_role("link", name="オンラインで申請する")
-        pending = how_to_apply.get_by_text("申請フォームは準備中です", exact=False)
-        # Until a form is published the page says so and points at the counter instead.
-        expect(start.or_(pending)).to_be_visible()
-        if place:
-            expect(how_to_apply.get_by_text(place, exact=True)).to_be_visible()
+        expect(start).to_be_visible()
+        first_way = how_to_apply.locator(".way").first
+        expect(first_way.get_by_role("link", name="オンラインで申請する")).to_be_visible()
+        expect(how_to_apply.get_by_text(place, exact=True)).to_be_visible()
 
     assert_no_horizontal_scroll(page, 320)
     page.screenshot(path=screenshots / f"procedure-{code}-320.png", full_page=True)
