@@ -52,7 +52,14 @@ def bad_inventory(tmp_path: Path) -> Path:
 
 def test_imports_and_the_json_report_to_a_file(shared_file, tmp_path):
     out, _ = run("import-inventory", shared_file("online_by_department_fy2023.csv"), "--fy", 2023)
-    assert out.strip() == "取り込みました（csv-utf-8）: 部局計（2023年度・2022年度）: 新規 40 件、更新 0 件、変更なし 0 件"
+    assert out.strip().splitlines() == [
+        "取り込みました（csv-utf-8）: 部局計（2023年度・2022年度）: 新規 40 件、更新 0 件、変更なし 0 件",
+        # The two published rates that contradict their counts: told, not refused.
+        "注意: 17行目 「published_online_rate_pct」: 学校教育部のオンライン化率は公表値 0.0% ですが、"
+        "件数から計算すると 33.3%（3/9）です。",
+        "注意: 18行目 「published_online_rate_pct」: 教育委員会のオンライン化率は公表値 42.9% ですが、"
+        "件数から計算すると 21.4%（3/14）です。",
+    ]
     out, _ = run("import-inventory", shared_file("target_procedures_fy2024.csv"), "--fy", 2023)
     assert "手続ごと（2023年度）: 新規 43 件" in out
     out, _ = run("import-savings", shared_file("time_savings_fy2023.csv"), "--fy", 2023)

@@ -104,7 +104,7 @@ def test_the_report_reproduces_every_department_row(fy2023):
             "annual_applications": n["annual_applications"],
             "covered_applications": n["covered_applications"],
             "coverage_rate": half_up(n["covered_applications"], n["annual_applications"]),
-            "online_applications": None,
+            "online_applications": None, "online_use_rate": None,
         }, row["department"]
         assert got["previous"] == {
             "procedures": n["prev_procedures"],
@@ -113,7 +113,7 @@ def test_the_report_reproduces_every_department_row(fy2023):
             "annual_applications": n["prev_annual_applications"],
             "covered_applications": n["prev_covered_applications"],
             "coverage_rate": half_up(n["prev_covered_applications"], n["prev_annual_applications"]),
-            "online_applications": None,
+            "online_applications": None, "online_use_rate": None,
         }, row["department"]
         assert got["difference"]["procedures"] == n["procedures"] - n["prev_procedures"]
         assert got["difference"]["online_procedures"] == n["online_procedures"] - n["prev_online_procedures"]
@@ -122,6 +122,7 @@ def test_the_report_reproduces_every_department_row(fy2023):
         assert got["published"] == {
             "online_rate": float(row["published_online_rate_pct"]),
             "coverage_rate": float(row["published_coverage_rate_pct"]),
+            "online_use_rate": None,  # the FY2023 table prints no online applications
         }
         # Every published figure agrees with its counts except the two flagged below.
         if row["department"] not in ("学校教育部", "教育委員会"):
@@ -137,6 +138,7 @@ def test_a_few_department_rows_by_hand(fy2023):
     assert citizens["difference"] == {
         "procedures": -6, "online_procedures": -1, "online_rate_points": 0.5,
         "annual_applications": -18800, "covered_applications": -9520, "coverage_rate_points": 0.6,
+        "online_applications": None, "online_use_rate_points": None,
     }
     children = rows["こども部"]
     assert children["difference"]["coverage_rate_points"] == 16.3  # 29.709… − 13.402… = 16.306…
@@ -152,12 +154,12 @@ def test_the_report_reproduces_the_totals(fy2023):
     assert total["current"] == {
         "procedures": 1804, "online_procedures": 412, "online_rate": 22.8,
         "annual_applications": 1651938, "covered_applications": 926592, "coverage_rate": 56.1,
-        "online_applications": None,
+        "online_applications": None, "online_use_rate": None,
     }
     assert total["previous"] == {
         "procedures": 1829, "online_procedures": 369, "online_rate": 20.2,
         "annual_applications": 1671015, "covered_applications": 880447, "coverage_rate": 52.7,
-        "online_applications": None,
+        "online_applications": None, "online_use_rate": None,
     }
     assert total["difference"]["coverage_rate_points"] == 3.4
     # Rounded once from the exact rates: 22.838… − 20.175… = 2.663… → 2.7 (not 22.8 − 20.2).
@@ -289,11 +291,11 @@ def test_file_level_errors(tmp_path, shared_file):
         inventory.import_file(shared_file("online_by_department_fy2023.csv"))
     assert [str(e) for e in caught.value.errors] == ["ファイル : 部局計の形式では年度の指定（--fy 2023 など）が必要です。"]
 
-    path = write_csv(tmp_path / "h.csv", ["部局", "手続数", "オンライン化手続数", "年間申請件数", "備考"], [["A部", 1, 0, 5, "x"]])
+    path = write_csv(tmp_path / "h.csv", ["部局", "手続数", "オンライン化手続数", "年間申請件数", "担当者"], [["A部", 1, 0, 5, "x"]])
     with pytest.raises(ImportRejected) as caught:
         inventory.import_file(path, fiscal_year=2023)
     assert [(e.row, e.column, e.message) for e in caught.value.errors] == [
-        (1, "備考", "知らない列です。列名を確認してください。"),
+        (1, "担当者", "知らない列です。列名を確認してください。"),
         (1, "オンライン化手続の申請件数", "必須の列がありません。"),
     ]
 
@@ -332,12 +334,12 @@ def test_per_procedure_rows_give_derived_department_rows(tmp_path):
     assert rows["市民部"]["current"] == {
         "procedures": 3, "online_procedures": 1, "online_rate": 33.3,
         "annual_applications": 74000, "covered_applications": 50000, "coverage_rate": 67.6,
-        "online_applications": 12000,
+        "online_applications": 12000, "online_use_rate": 24.0,  # 12,000 / 50,000
     }
     assert rows["市民部"]["previous"] == {
         "procedures": 2, "online_procedures": 0, "online_rate": 0.0,
         "annual_applications": 55100, "covered_applications": 0, "coverage_rate": 0.0,
-        "online_applications": None,
+        "online_applications": None, "online_use_rate": None,
     }
     assert rows["市民部"]["difference"]["coverage_rate_points"] == 67.6
     assert rows["こども部"]["current"]["online_rate"] == 50.0
@@ -346,7 +348,7 @@ def test_per_procedure_rows_give_derived_department_rows(tmp_path):
     assert online["total"]["current"] == {
         "procedures": 5, "online_procedures": 2, "online_rate": 40.0,
         "annual_applications": 91500, "covered_applications": 52500, "coverage_rate": 57.4,
-        "online_applications": 14400,
+        "online_applications": 14400, "online_use_rate": 27.4,  # 14,400 / 52,500
     }
     stored = InventoryProcedure.objects.get(fiscal_year=2023, name="住民票の写し等の交付請求")
     assert (stored.online, stored.online_applications, stored.counter_applications) == (True, 12000, 38000)
@@ -402,7 +404,7 @@ def test_per_procedure_errors_are_all_reported(tmp_path):
     assert [(e.row, e.column) for e in caught.value.errors] == [
         (2, "オンライン化"),
         (3, "部局"), (3, "手続名"), (3, "年間申請件数"), (3, "オンライン申請件数"),
-        (4, "年間申請件数"), (4, "年度"),
+        (4, "年度"),  # an empty 年間申請件数 is 0 (a names-only list has none), not an error
         (6, "手続名"),
     ]
     assert caught.value.errors[-1].message == "5行目と同じ年度・部局・所属・手続名です。"

@@ -77,13 +77,15 @@ def test_the_report_is_plain_json_with_every_documented_key(loaded, settings):
 
     online = built["online"]
     assert set(online) == {"fiscal_year", "previous_fiscal_year", "label", "previous_label", "source",
-                           "previous_source", "columns", "departments", "total", "flags"}
+                           "previous_source", "columns", "departments", "online_applications_departments",
+                           "total", "flags"}
     assert (online["label"], online["previous_label"]) == ("令和5年度", "令和4年度")
     assert online["columns"]["coverage_rate"] == "カバー率(%)"
     row = online["departments"][0]
     assert set(row) == {"department", "current", "previous", "difference", "published", "flags"}
     assert set(row["difference"]) == {"procedures", "online_procedures", "online_rate_points", "annual_applications",
-                                      "covered_applications", "coverage_rate_points"}
+                                      "covered_applications", "coverage_rate_points", "online_applications",
+                                      "online_use_rate_points"}
     assert set(built["next"]) == {"fiscal_year", "base", "candidates", "simulation"}
     assert set(built["next"]["candidates"][0]) == {"rank", "id", "department", "section", "procedure",
                                                    "annual_applications", "coverage_gain_points",

@@ -5,6 +5,9 @@ Definitions (docs/insights-report.md):
 - online rate (オンライン化率) = online procedures ÷ procedures
 - covered applications (オンライン化手続の申請件数) = annual applications of the procedures
   that are online; coverage rate (カバー率) = covered ÷ annual applications
+- online applications (オンライン申請件数) = applications actually received online, where a
+  figure exists; online use rate (オンライン利用率) = online applications ÷ covered
+  applications, over the departments (or procedures) that have a figure only
 - differences: counts, and rates in points (current − previous)
 
 Rates are exact fractions until they are shown, then rounded half-up to 0.1 once
@@ -33,10 +36,9 @@ from django.db.models import Sum
 from tenohira.core.text import normalize
 from tenohira.insights.calendar import fiscal_year_label
 from tenohira.insights.models import DailyApplications, InventoryDepartment, InventoryProcedure
-from tenohira.insights.numbers import exact_pct, points, round1
+from tenohira.insights.numbers import exact_pct, points, rate_disagrees, round1
 
 DEFAULT_SIMULATION_SIZE = 43
-FLAG_TOLERANCE = Decimal("0.05")
 
 COLUMNS = {
     "procedures": "手続数",
@@ -46,8 +48,9 @@ COLUMNS = {
     "covered_applications": "オンライン化手続の申請件数",
     "coverage_rate": "カバー率(%)",
     "online_applications": "オンライン申請件数",
+    "online_use_rate": "オンライン利用率(%)",
 }
-MEASURE_LABELS = {"online_rate": "オンライン化率", "coverage_rate": "カバー率"}
+MEASURE_LABELS = {"online_rate": "オンライン化率", "coverage_rate": "カバー率", "online_use_rate": "オンライン利用率"}
 
 
 def number(value: Decimal | None) -> float | None:
@@ -62,6 +65,16 @@ class Figures:
     annual_applications: int = 0
     covered_applications: int = 0
     online_applications: int | None = None
+    # The covered applications of the parts that have an online-applications figure: the
+    # use rate's denominator, so a department without a figure neither counts as 0% nor
+    # dilutes the total.
+    covered_with_online_figure: int = 0
+
+    @classmethod
+    def of(cls, procedures: int, online_procedures: int, annual_applications: int, covered_applications: int,
+           online_applications: int | None = None) -> Figures:
+        return cls(procedures, online_procedures, annual_applications, covered_applications, online_applications,
+                   covered_applications if online_applications is not None else 0)
 
     @property
     def online_rate(self) -> Fraction | None:
@@ -71,6 +84,12 @@ class Figures:
     def coverage_rate(self) -> Fraction | None:
         return exact_pct(self.covered_applications, self.annual_applications)
 
+    @property
+    def online_use_rate(self) -> Fraction | None:
+        if self.online_applications is None:
+            return None
+        return exact_pct(self.online_applications, self.covered_with_online_figure)
+
     def add(self, other: Figures) -> None:
         self.procedures += other.procedures
         self.online_procedures += other.online_procedures
@@ -78,6 +97,7 @@ class Figures:
         self.covered_applications += other.covered_applications
         if other.online_applications is not None:
             self.online_applications = (self.online_applications or 0) + other.online_applications
+            self.covered_with_online_figure += other.covered_with_online_figure
 
     def as_dict(self) -> dict:
         return {
@@ -88,12 +108,14 @@ class Figures:
             "covered_applications": self.covered_applications,
             "coverage_rate": number(round1(self.coverage_rate)),
             "online_applications": self.online_applications,
+            "online_use_rate": number(round1(self.online_use_rate)),
         }
 
 
 def difference(current: Figures | None, previous: Figures | None) -> dict | None:
     if current is None or previous is None:
         return None
+    both_online = current.online_applications is not None and previous.online_applications is not None
     return {
         "procedures": current.procedures - previous.procedures,
         "online_procedures": current.online_procedures - previous.online_procedures,
@@ -101,6 +123,8 @@ def difference(current: Figures | None, previous: Figures | None) -> dict | None
         "annual_applications": current.annual_applications - previous.annual_applications,
         "covered_applications": current.covered_applications - previous.covered_applications,
         "coverage_rate_points": number(points(current.coverage_rate, previous.coverage_rate)),
+        "online_applications": current.online_applications - previous.online_applications if both_online else None,
+        "online_use_rate_points": number(points(current.online_use_rate, previous.online_use_rate)),
     }
 
 
@@ -110,6 +134,7 @@ class DepartmentYear:
     figures: Figures
     published_online_rate: Decimal | None = None
     published_coverage_rate: Decimal | None = None
+    published_online_use_rate: Decimal | None = None
 
 
 # ---------------------------------------------------------------- per-procedure inventory
@@ -190,7 +215,7 @@ def _derived_departments(fiscal_year: int) -> list[DepartmentYear]:
     for state in procedure_states(fiscal_year):
         row = state.row
         entry = by_department.setdefault(row.department, DepartmentYear(row.department, Figures()))
-        entry.figures.add(Figures(
+        entry.figures.add(Figures.of(
             procedures=1,
             online_procedures=int(state.online),
             annual_applications=row.annual_applications,
@@ -211,8 +236,9 @@ def departments_of_year(fiscal_year: int) -> tuple[str | None, list[DepartmentYe
         return "departments", [
             DepartmentYear(
                 d.department,
-                Figures(d.procedures, d.online_procedures, d.annual_applications, d.covered_applications),
-                d.published_online_rate, d.published_coverage_rate,
+                Figures.of(d.procedures, d.online_procedures, d.annual_applications, d.covered_applications,
+                           d.online_applications),
+                d.published_online_rate, d.published_coverage_rate, d.published_online_use_rate,
             )
             for d in stored
         ]
@@ -235,15 +261,13 @@ def _check(entry: DepartmentYear, fiscal_year: int) -> list[dict]:
     for measure, published, numerator, denominator in (
         ("online_rate", entry.published_online_rate, figures.online_procedures, figures.procedures),
         ("coverage_rate", entry.published_coverage_rate, figures.covered_applications, figures.annual_applications),
+        ("online_use_rate", entry.published_online_use_rate, figures.online_applications,
+         figures.covered_with_online_figure),
     ):
-        if published is None:
+        if published is None or numerator is None:
             continue
         computed = round1(exact_pct(numerator, denominator))
-        if computed is None:
-            contradicts = published != 0  # nothing to divide: only 0.0 is consistent
-        else:
-            contradicts = abs(published - computed) > FLAG_TOLERANCE
-        if not contradicts:
+        if not rate_disagrees(published, computed):
             continue
         label = MEASURE_LABELS[measure]
         shown = "計算できません" if computed is None else f"{computed}%"
@@ -279,10 +303,12 @@ def section(fiscal_year: int) -> dict:
         row_flags = _check(row, fiscal_year)
         flags.extend(row_flags)
         published = None
-        if row.published_online_rate is not None or row.published_coverage_rate is not None:
+        printed = (row.published_online_rate, row.published_coverage_rate, row.published_online_use_rate)
+        if any(rate is not None for rate in printed):
             published = {
                 "online_rate": number(row.published_online_rate),
                 "coverage_rate": number(row.published_coverage_rate),
+                "online_use_rate": number(row.published_online_use_rate),
             }
         departments.append({
             "department": row.department,
@@ -311,6 +337,12 @@ def section(fiscal_year: int) -> dict:
         "previous_source": previous_source,
         "columns": dict(COLUMNS),
         "departments": departments,
+        # How many departments gave an online-applications figure: when not all, the
+        # total's online applications and use rate are theirs only.
+        "online_applications_departments": {
+            "current": sum(1 for row in current_rows if row.figures.online_applications is not None),
+            "previous": sum(1 for row in previous_rows if row.figures.online_applications is not None),
+        },
         "total": {
             "current": current_total.as_dict() if current_total else None,
             "previous": previous_total.as_dict() if previous_total else None,

@@ -62,8 +62,14 @@ class InventoryDepartment(models.Model):
     online_procedures = models.PositiveIntegerField(_("オンライン化手続数"))
     annual_applications = models.PositiveBigIntegerField(_("年間申請件数"))
     covered_applications = models.PositiveBigIntegerField(_("オンライン化手続の申請件数"))
+    # オンライン申請件数: applications actually received online. Optional in the published
+    # table: null means the department gave no figure (shown as a dash, never as 0).
+    online_applications = models.PositiveBigIntegerField(_("オンライン申請件数"), null=True, blank=True)
     published_online_rate = models.DecimalField(_("公表オンライン化率(%)"), max_digits=6, decimal_places=1, null=True, blank=True)
     published_coverage_rate = models.DecimalField(_("公表カバー率(%)"), max_digits=6, decimal_places=1, null=True, blank=True)
+    published_online_use_rate = models.DecimalField(
+        _("公表オンライン利用率(%)"), max_digits=6, decimal_places=1, null=True, blank=True
+    )
 
     class Meta:
         ordering = ["fiscal_year", "order", "id"]

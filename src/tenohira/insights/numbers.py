@@ -49,3 +49,27 @@ def points(a: Fraction | Decimal | int | None, b: Fraction | Decimal | int | Non
     if isinstance(a, Fraction) or isinstance(b, Fraction):
         return round1(Fraction(a) - Fraction(b))
     return round1(Decimal(str(a)) - Decimal(str(b)))
+
+
+# A published rate is printed to 0.1: it agrees with its counts when it is the computed rate
+# rounded (any rounding of the same figure stays within half a tenth).
+FLAG_TOLERANCE = Decimal("0.05")
+
+
+def rate_disagrees(published: Decimal, computed: Decimal | None) -> bool:
+    """True when a published rate contradicts the rate computed from its counts: off by
+    more than 0.05 points, or printed where there is nothing to divide (then only 0.0 is
+    consistent)."""
+    if computed is None:
+        return published != 0
+    return abs(published - computed) > FLAG_TOLERANCE
+
+
+def points_disagree(published: Decimal, current: Fraction | None, previous: Fraction | None) -> bool:
+    """True when a published difference of two rates (points) is neither the difference of
+    the exact rates rounded once (how Tenohira prints it) nor the difference of the two
+    rounded rates (how a hand-made table often does)."""
+    if current is None or previous is None:
+        return False
+    accepted = (points(current, previous), round1(current) - round1(previous))
+    return all(abs(published - value) > FLAG_TOLERANCE for value in accepted)

@@ -126,6 +126,17 @@ def decimal_value(value: object, *, places: int) -> Decimal:
     return number
 
 
+# What a printed table writes in a cell that has no number: a department without
+# procedures, a rate with nothing to divide. Hyphen, full-width hyphen-minus, horizontal
+# bar, hyphen, en/em dash, minus sign, and the long-vowel mark typed in their place.
+DASHES = frozenset({"-", "－", "―", "‐", "‑", "–", "—", "−", "ー", "ｰ"})
+
+
+def is_dash(value: object) -> bool:
+    """True for a cell holding only a dash (see DASHES)."""
+    return isinstance(value, str) and value.strip() in DASHES
+
+
 def not_a(raw: str, what: str) -> str:
     """The message for a value that is not `what` (or is missing)."""
     return f"「{raw}」は{what}ではありません。" if raw else "必須です。"

@@ -231,6 +231,10 @@ def headlines(report: dict) -> list[Headline]:
                               _vs_previous(diff.get("coverage_rate_points"), online) +
                               f"{f.count(current.get('covered_applications'))} / "
                               f"{f.count(current.get('annual_applications'))} 件"))
+        if current.get("online_use_rate") is not None:
+            items.append(Headline("オンライン利用率" + suffix, f.rate(current.get("online_use_rate")),
+                                  _vs_previous(diff.get("online_use_rate_points"), online) +
+                                  f"オンライン申請 {f.count(current.get('online_applications'))} 件"))
     simulation = (report.get("next") or {}).get("simulation")
     if simulation and simulation.get("procedures"):
         items.append(Headline("次の候補をオンライン化すると", f.rate(simulation.get("coverage_rate")),
@@ -269,6 +273,10 @@ FIGURES = (
     ("annual_applications", "年間申請件数", f.COUNT, "annual_applications"),
     ("covered_applications", "オンライン化手続の申請件数", f.COUNT, "covered_applications"),
     ("coverage_rate", "カバー率", f.RATE, "coverage_rate_points"),
+    # Optional in the inventory: a department without a figure shows a dash, and the
+    # columns are left out (Table.prune) when no department has one.
+    ("online_applications", "オンライン申請件数", f.COUNT, "online_applications"),
+    ("online_use_rate", "オンライン利用率", f.RATE, "online_use_rate_points"),
 )
 
 
@@ -285,6 +293,7 @@ def _online(data: dict, section: Section) -> None:
     with_online_apps = any(
         (row.get("current") or {}).get("online_applications") is not None for row in departments
     )
+    with_figure = (data.get("online_applications_departments") or {}).get("current")
 
     columns = [Column("department", "部局")]
     for key, default, kind, diff_key in FIGURES:
@@ -293,9 +302,6 @@ def _online(data: dict, section: Section) -> None:
         columns.append(Column(diff_key if diff_key != key else f"{key}_difference",
                               "増減（ポイント）" if kind == f.RATE else "増減", f.POINTS if kind == f.RATE else f.DIFF,
                               group))
-    if with_online_apps:
-        columns.append(Column("online_applications", _figure_label(data, "online_applications", "オンライン申請件数"),
-                              f.COUNT))
 
     def current_row(name, figures):
         current = figures.get("current") or {}
@@ -303,8 +309,6 @@ def _online(data: dict, section: Section) -> None:
         row = [name]
         for key, _default, _kind, diff_key in FIGURES:
             row += [current.get(key), diff.get(diff_key)]
-        if with_online_apps:
-            row.append(current.get("online_applications"))
         return row
 
     rows = [current_row(d.get("department"), d) for d in departments]
@@ -324,10 +328,21 @@ def _online(data: dict, section: Section) -> None:
              "端数処理前の率どうしの差を四捨五入しています。"]
     if flagged:
         notes.append("公表値と計算値が食い違う部局: " + "、".join(flagged) + "（下の「公表値の確認」を参照）")
+    if with_online_apps:
+        notes.append("オンライン利用率＝オンライン申請件数÷オンライン化手続の申請件数。"
+                     "オンライン申請件数のない部局は「－」です（0 件ではありません）。")
+        if isinstance(with_figure, int) and with_figure < len([d for d in departments if d.get("current")]):
+            notes.append(f"合計のオンライン申請件数とオンライン利用率は、オンライン申請件数のある {with_figure} 部局の値です。")
     section.paragraphs.append(
         f"{label}の手続きのオンライン化の状況を部局別に示します（{previous_label}との比較）。"
         "オンライン化率＝オンライン化手続数÷手続数、カバー率＝オンライン化手続の申請件数÷年間申請件数。"
     )
+    online_use_chart = []
+    if with_online_apps:
+        online_use_chart = [charts.bar_chart(
+            "chart-online-use-rate", f"部局別オンライン利用率（{label}・{previous_label}）",
+            chart_names, series("online_use_rate"), unit="%", axis_max=100,
+        )]
     section.tables.append(Table(
         key="online_departments", title=f"部局別オンライン化の状況（{label}）", sheet="オンライン化_部局別",
         columns=columns, rows=rows, total=total_row, notes=notes, open_data=True, subject_kind="部局",
@@ -337,6 +352,7 @@ def _online(data: dict, section: Section) -> None:
                              chart_names, series("online_rate"), unit="%", axis_max=100),
             charts.bar_chart("chart-coverage-rate", f"部局別カバー率（{label}・{previous_label}）",
                              chart_names, series("coverage_rate"), unit="%", axis_max=100),
+            *online_use_chart,
         ],
     ))
     prev_columns = [Column("department", "部局")] + [
