@@ -20,10 +20,12 @@ print(json.dumps({
     "HOST": s.DATABASES["default"].get("HOST", ""),
     "ALLOWED_HOSTS": s.ALLOWED_HOSTS,
     "DATA_DIR": str(s.DATA_DIR),
+    "SITE_URL": s.SITE_URL,
 }))
 """
 
-CONTROLLED = {"TENOHIRA_DEMO", "DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS", "TENOHIRA_DATA_DIR", "DJANGO_SETTINGS_MODULE"}
+CONTROLLED = {"TENOHIRA_DEMO", "DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS", "TENOHIRA_DATA_DIR", "DJANGO_SETTINGS_MODULE",
+              "SITE_URL"}
 
 
 def load_settings(data_dir, **env) -> dict:
@@ -43,15 +45,18 @@ def test_debug_is_off_by_default(tmp_path):
 
 
 @pytest.mark.parametrize("value", ["1", "true", "yes"])
-def test_debug_is_on_only_in_the_demo(tmp_path, value):
+def test_the_demo_never_shows_debug_pages_either(tmp_path, value):
+    # Residents trying the demo get the Japanese error pages, not Django's debug page.
     loaded = load_settings(tmp_path, TENOHIRA_DEMO=value)
-    assert loaded["DEBUG"] is True
+    assert loaded["DEBUG"] is False
     assert loaded["DEMO"] is True
 
 
 @pytest.mark.parametrize("value", ["", "0", "false", "no"])
 def test_debug_stays_off_when_the_demo_flag_is_off(tmp_path, value):
-    assert load_settings(tmp_path, TENOHIRA_DEMO=value)["DEBUG"] is False
+    loaded = load_settings(tmp_path, TENOHIRA_DEMO=value)
+    assert loaded["DEBUG"] is False
+    assert loaded["DEMO"] is False
 
 
 def test_embedded_default_is_sqlite_in_the_data_directory(tmp_path):
@@ -72,6 +77,12 @@ def test_allowed_hosts_from_the_environment(tmp_path):
     assert load_settings(tmp_path)["ALLOWED_HOSTS"] == ["127.0.0.1", "localhost", "[::1]"]
     loaded = load_settings(tmp_path, ALLOWED_HOSTS="city.example.jp, www.city.example.jp")
     assert loaded["ALLOWED_HOSTS"] == ["city.example.jp", "www.city.example.jp"]
+
+
+def test_site_url_has_no_stale_default(tmp_path):
+    # Unset, links follow the address each request came to (tests/platform/test_site_url.py).
+    assert load_settings(tmp_path)["SITE_URL"] == ""
+    assert load_settings(tmp_path, SITE_URL="https://tetsuzuki.example.lg.jp")["SITE_URL"] == "https://tetsuzuki.example.lg.jp"
 
 
 def test_secret_key_from_the_environment_is_used_and_no_key_file_is_written(tmp_path):

@@ -29,6 +29,7 @@ from tenohira.core.fiscal import local
 from tenohira.core.models import OutboxMessage
 from tenohira.core.rows import insert_together
 from tenohira.core.rows import load as load_row
+from tenohira.core.site import public_url
 from tenohira.forms.engine import FormRun
 from tenohira.forms.models import FormDefinition, FormVersion
 from tenohira.forms.schema import Step
@@ -372,7 +373,7 @@ def _confirmation(submission: Submission, secret: str) -> OutboxMessage:
         f"確認コード: {secret}",
         "",
         "申請の状況は、受付番号と確認コードで次のページから確かめられます。",
-        f"{settings.SITE_URL.rstrip('/')}/status/",
+        public_url("/status/"),
         "",
         "― 申請の内容 ―",
     ]
@@ -835,7 +836,7 @@ def _enqueue_resubmitted(submission: Submission, correction: CorrectionRequest) 
         "修正した項目: " + "、".join(item.get("label", "") for item in correction.fields),
         "",
         "担当課が内容を確認します。申請の状況は、受付番号と確認コードで次のページから確かめられます。",
-        f"{settings.SITE_URL.rstrip('/')}/status/",
+        public_url("/status/"),
         "",
         "このメールは送信専用です。お問い合わせは担当課へお願いします。",
     ]

@@ -19,6 +19,7 @@ from tenohira.catalog.models import Procedure
 from tenohira.catalog.selectors import get_published_procedure
 from tenohira.core import japanese
 from tenohira.core.ratelimit import hit
+from tenohira.core.site import public_url, staff_url
 from tenohira.forms import editing
 from tenohira.forms.engine import raw_from_post
 from tenohira.forms.rendering import bind_step, error_summary
@@ -225,7 +226,7 @@ def save_for_later(request, public_id):
                 error = "短い時間に何度も送信されました。しばらくしてからお試しください。"
             else:
                 services.send_resume_link(
-                    draft, email, lambda token: request.build_absolute_uri(reverse("applications:resume", args=[token]))
+                    draft, email, lambda token: public_url(reverse("applications:resume", args=[token]))
                 )
                 return render(request, "applications/saved.html", {"draft": draft, "email": email,
                               "days": settings.RESUME_LINK_DAYS})
@@ -449,9 +450,9 @@ def handoff(request, public_id):
     from django.utils.safestring import mark_safe
 
     code = services.issue_handoff_code(draft)
-    staff_url = settings.STAFF_SITE_URL.rstrip("/") + reverse("backoffice:counter_handoff_open", args=[code])
+    staff_address = staff_url(reverse("backoffice:counter_handoff_open", args=[code]))
     label = f"窓口の職員が読み取るQRコード（コード {services.format_handoff_code(code)}）"
-    svg = segno.make(staff_url, error="m").svg_inline(
+    svg = segno.make(staff_address, error="m").svg_inline(
         scale=1, border=4, omitsize=True, light="#fff", svgclass="qr-code", title=label
     )
     # segno escapes the title; the URL holds only the code's alphabet. role="img" makes the

@@ -18,6 +18,7 @@ from tenohira.audit.services import record as audit
 from tenohira.backoffice import selectors, workflow
 from tenohira.core import outbox
 from tenohira.core.fiscal import local
+from tenohira.core.site import public_url
 from tenohira.insights import aggregates
 
 
@@ -52,7 +53,7 @@ def _notify(submission: Submission, subject: str, lines: list[str]) -> None:
         *lines,
         "",
         "申請の状況と経過は、受付番号と確認コードで次のページから確かめられます。",
-        f"{settings.SITE_URL.rstrip('/')}/status/",
+        public_url("/status/"),
     ]
     outbox.enqueue(
         kind="submission_status", to=submission.email,

@@ -39,6 +39,7 @@ from tenohira.backoffice.forms import (
     procedures_of,
 )
 from tenohira.backoffice.models import Role
+from tenohira.core.site import public_url
 
 PER_PAGE = 50
 # The queue counts matching rows only up to this many (a bounded index scan); beyond it
@@ -318,13 +319,12 @@ def correction(request, receipt_number: str):
     submission = selectors.get_submission_for(request.user, receipt_number)
     form = CorrectionForm(request.POST, schema=submission.form_version.parsed())
     form.is_valid()
-    site = settings.SITE_URL.rstrip("/")
     try:
         services.request_correction(
             request.user, receipt_number, fields=form.items(), message=form.cleaned_data.get("message", ""),
             # The applicant opens the link from home, on the public site, never on the
             # staff host (LGWAN) this request came through.
-            link_for=lambda token: f"{site}/corrections/{token}/", request=request,
+            link_for=lambda token: public_url(f"/corrections/{token}/"), request=request,
         )
     except services.WorkflowError as exc:
         return _render_detail(request, receipt_number, error=str(exc), status=400, correction_form=form)

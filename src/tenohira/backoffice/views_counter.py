@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -20,6 +19,7 @@ from tenohira.applications import services as applications
 from tenohira.applications.receipt_pdf import render_receipt_pdf
 from tenohira.backoffice import counter, selectors
 from tenohira.backoffice.auth import staff_required
+from tenohira.core.site import public_url
 from tenohira.forms.rendering import bind_step, error_summary
 
 
@@ -129,7 +129,7 @@ def receipt(request, receipt_number: str):
     secret = request.session.get(f"counter_secret:{submission.receipt_number}")
     return render(
         request, "backoffice/counter_receipt.html",
-        {"submission": submission, "secret": secret, "status_url": f"{settings.SITE_URL.rstrip('/')}/status/"},
+        {"submission": submission, "secret": secret, "status_url": public_url("/status/")},
     )
 
 

@@ -27,6 +27,8 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+# The demo: a fictional city with printed passwords, in its own data directory. It is
+# still served as residents would see a real site (no debug pages).
 DEMO = env_bool("TENOHIRA_DEMO")
 
 # The demo keeps its own data directory so it can never touch a real installation's data.
@@ -36,8 +38,10 @@ DATA_DIR = Path(
     / ("tenohira-demo" if DEMO else "tenohira")
 )
 DATA_DIR.mkdir(parents=True, exist_ok=True)
-# Debug pages leak settings and stack traces; only the local demo may show them.
-DEBUG = DEMO
+# Debug pages leak settings and stack traces and are in English: residents, the demo's
+# included, always get the Japanese 404/500 pages (templates/). Static files do not need
+# DEBUG: WhiteNoise serves them (below).
+DEBUG = False
 
 
 def _secret_key() -> str:
@@ -90,6 +94,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # The request's (validated) address for links in e-mails when SITE_URL is not set.
+    "tenohira.core.site.RequestOriginMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
@@ -219,8 +225,10 @@ PRINT_PRICE_COLOUR_YEN = os.environ.get("PRINT_PRICE_COLOUR_YEN", "5.3273")
 
 # The municipality this installation serves; shown in every page header.
 MUNICIPALITY_NAME = os.environ.get("TENOHIRA_MUNICIPALITY", "サンプル市")
-# Public address of the site, used in e-mails (links must work outside a request).
-SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
+# Public address of the site for links in e-mails, receipts and QR codes. Unset, each
+# link uses the address the request that sends it came to (tenohira.core.site): a fixed
+# default would point at a port or name the server may not be serving.
+SITE_URL = os.environ.get("SITE_URL", "")
 
 # Online applications.
 DRAFT_LIFETIME_DAYS = int(os.environ.get("DRAFT_LIFETIME_DAYS", "30"))

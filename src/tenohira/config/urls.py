@@ -26,4 +26,5 @@ urlpatterns = [
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("", include("tenohira.applications.urls")),
     path("", include("tenohira.catalog.urls")),
+    path("", include("tenohira.platform.urls")),
 ]

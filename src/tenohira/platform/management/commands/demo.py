@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from tenohira.catalog.services import ImportRejected, import_catalog
+from tenohira.core.site import serving
 from tenohira.platform.demo import DEMO_ACCOUNTS, DEMO_CATALOG, DEMO_FORMS, DEMO_PASSWORD
 from tenohira.platform.server import run_gunicorn
 
@@ -38,7 +39,9 @@ class Command(BaseCommand):
         self.stdout.write(f"サンプル市の手続カタログ: {result.summary()}")
         self._forms()
         self._accounts()
-        self._sample_applications()
+        # Their confirmation e-mails link to the address the demo is about to serve.
+        with serving(f"http://{host}:{port}"):
+            self._sample_applications()
         self._inventory()
 
         url = f"http://{host}:{port}/"
@@ -187,7 +190,7 @@ class Command(BaseCommand):
 
         group, _ = Group.objects.get_or_create(name="DX管理者")
         group.permissions.set(
-            Permission.objects.filter(content_type__app_label__in=["catalog", "forms", "backoffice", "otp_totp"])
+            Permission.objects.filter(content_type__app_label__in=["catalog", "forms", "backoffice", "otp_totp", "platform"])
         )
         User = get_user_model()
         for username, full_name, roles, _purpose in DEMO_ACCOUNTS:
@@ -199,6 +202,7 @@ class Command(BaseCommand):
             user.save()
             if user.is_staff:
                 user.groups.add(group)
+            # The demo's sign-in page shows the current code of every device named "demo".
             TOTPDevice.objects.get_or_create(user=user, name="demo", defaults={"confirmed": True})
             for role, section_name in roles:
                 section = Section.objects.get(name=section_name) if section_name else None
