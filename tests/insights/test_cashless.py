@@ -74,7 +74,8 @@ def test_real_facility_totals_give_15_96_percent_and_every_facility_ratio():
     assert total["facilities"] == 36
     assert total["transactions"] is None and total["ratio_by_count"] is None  # totals carry no counts
     assert section["sources"] == {"pos_transactions": 0, "facilities_from_pos": 0, "facilities_from_totals": 36,
-                                  "totals_year": 2023}
+                                  "facilities_cashless_only": 0, "totals_year": 2023}
+    assert section["cashless_only"] == {"count": 0, "cashless_yen": 0, "facilities": []}
     assert section["flags"] == []
 
     by_name = {f["facility"]: f for f in section["facilities"]}
@@ -186,6 +187,122 @@ def test_totals_errors_are_all_reported(tmp_path):
     ]
     assert str(excinfo.value.errors[-2]) == "6行目 「sales_yen」: 必須です。"
     assert FacilityCashless.objects.count() == 0
+
+
+# --- cashless-only tallies (独自集計) --------------------------------------------------------
+
+# Two facilities that tally only their cashless payments: one by its name, one by having no
+# cash figure (a blank cell and a dash).
+OWN_TALLIES = [
+    ["市民課（独自集計）", "", "-", "512,300", ""],
+    ["ふれあい科学館", "1,203,400", "", "1,203,400", ""],
+]
+
+
+def test_cashless_only_tallies_are_reported_apart_and_leave_the_ratio_alone(tmp_path):
+    rows = [list(r.values()) for r in real_rows()] + OWN_TALLIES
+    result = pos.import_file(write_csv(tmp_path / "totals.csv", list(real_rows()[0]), rows), year=2023)
+    assert result.created == 38
+    assert result.warnings == [
+        "現金の分からない 2 行（38行目 市民課（独自集計）、39行目 ふれあい科学館）はキャッシュレスのみの集計（独自集計）"
+        "として取り込みます。キャッシュレス比率の計算には含めず、別に報告します。"
+    ]
+    tally = FacilityCashless.objects.get(facility="市民課（独自集計）")
+    assert (tally.cashless_only, tally.sales, tally.cash, tally.cashless) == (True, None, None, 512_300)
+
+    section = kpi_cashless.section(*YEAR_2023)
+    total = section["total"]
+    # Counting their unknown cash as 0 would give (42,707,207 + 1,715,700) / (267,572,953 + 1,715,700) = 16.50%.
+    assert total["ratio_by_amount"] == Decimal("15.96")
+    assert (total["sales_yen"], total["cashless_yen"], total["facilities"]) == (267_572_953, 42_707_207, 36)
+    assert section["cashless_only"] == {
+        "count": 2, "cashless_yen": 1_715_700,
+        "facilities": [
+            {"facility": "ふれあい科学館", "source": "cashless_only", "source_label": "独自集計（キャッシュレスのみ）",
+             "cashless_yen": 1_203_400, "sales_yen": 1_203_400},
+            {"facility": "市民課（独自集計）", "source": "cashless_only", "source_label": "独自集計（キャッシュレスのみ）",
+             "cashless_yen": 512_300, "sales_yen": None},
+        ],
+    }
+    assert section["sources"]["facilities_cashless_only"] == 2
+    assert "キャッシュレスのみの集計（独自集計）: 2施設 ¥1,715,700（現金の額が分からないため、キャッシュレス比率の分母にも分子にも含めていません）。" in section["notes"]
+    assert all(f["facility"] not in ("市民課（独自集計）", "ふれあい科学館") for f in section["facilities"])
+
+    again = pos.import_file(write_csv(tmp_path / "totals.csv", list(real_rows()[0]), rows), year=2023)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 38)
+
+
+def test_a_tally_file_of_cashless_amounts_only_and_a_labelled_row(tmp_path):
+    path = write_csv(tmp_path / "own.csv", ["施設名", "売上", "現金", "キャッシュレス", "集計区分"], [
+        ["美術館", "30,183,650", "26,710,410", "3,473,240", ""],
+        ["体育館売店", "800,000", "600,000", "200,000", "独自集計"],  # labelled: its figures are its own count
+    ], encoding="cp932")
+    pos.import_file(path, year=2023)
+    only = write_csv(tmp_path / "only.csv", ["施設", "キャッシュレス"], [["駐輪場", "１２，０００"]])
+    result = pos.import_file(only, year=2023)
+    assert (result.kind, result.created) == ("facility_totals", 1)
+    section = kpi_cashless.section(*YEAR_2023)
+    assert [f["facility"] for f in section["facilities"]] == ["美術館"]
+    assert section["total"]["ratio_by_amount"] == Decimal("11.51")
+    assert [(f["facility"], f["cashless_yen"]) for f in section["cashless_only"]["facilities"]] == [
+        ("体育館売店", 200_000), ("駐輪場", 12_000)]
+
+
+def test_a_cashless_only_row_needs_a_cashless_amount(tmp_path):
+    path = write_csv(tmp_path / "bad.csv", ["施設", "売上", "現金", "キャッシュレス"], [
+        ["市民課（独自集計）", "", "", ""],
+        ["美術館", "1000", "九百", ""],
+    ])
+    with pytest.raises(ImportRejected) as excinfo:
+        pos.import_file(path, year=2023)
+    assert [str(e) for e in excinfo.value.errors] == [
+        "2行目 「キャッシュレス」: キャッシュレスの金額が必要です（現金の分からない独自集計の行です）。",
+        "3行目 「現金」: 「九百」は金額（0以上の整数、円）ではありません。",
+        "3行目 「キャッシュレス」: 必須です。",
+    ]
+    assert FacilityCashless.objects.count() == 0
+
+
+def test_a_tally_of_a_facility_with_pos_transactions_is_checked_against_them(tmp_path):
+    payments = [p for p in generated_payments() if p["facility"] == "市民課" and p["at"].year == 2023]
+    pos.import_file(write_pos(tmp_path / "pos.csv", payments, "utf-8"))
+    expected = expected_figures(payments)
+    pos.import_file(write_csv(tmp_path / "own.csv", ["施設", "キャッシュレス"], [
+        ["市民課", expected["cashless_yen"] + 1]]), year=2023)
+    section = kpi_cashless.section(*YEAR_2023)
+    assert section["cashless_only"]["count"] == 0  # counted from its transactions, in the ratio
+    assert figures_of(section["facilities"][0]) == expected
+    assert [(f["facility"], f["label"]) for f in section["flags"]] == [("市民課", "POS 取引と独自集計")]
+
+
+def test_the_report_shows_cashless_only_tallies_in_their_own_table(tmp_path):
+    from tenohira.insights import report
+    from tenohira.insights.render import to_html, to_open_data_csv, to_xlsx
+
+    rows = [list(r.values()) for r in real_rows()] + OWN_TALLIES
+    pos.import_file(write_csv(tmp_path / "totals.csv", list(real_rows()[0]), rows), year=2023)
+    built = report.build(year=2023)
+    html = to_html(built)
+    assert "キャッシュレスのみの集計（独自集計）" in html and "1,715,700" in html
+    assert "15.96%" in html and "独自集計 2施設 1,715,700円は含まず" in html
+    to_xlsx(built, tmp_path / "r.xlsx")
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(tmp_path / "r.xlsx")["キャッシュレス_独自集計"]
+    assert [c.value for c in sheet[3]] == ["施設", "キャッシュレス（円）", "売上（円）", "出典"]
+    assert sheet["B4"].value == 1_203_400 and sheet["C5"].value is None
+    to_open_data_csv(built, tmp_path / "r.csv")
+    with open(tmp_path / "r.csv", encoding="utf-8-sig", newline="") as handle:
+        lines = [r for r in csv.DictReader(handle) if r["表"] == "キャッシュレスのみの集計（独自集計）"]
+    assert [(r["対象"], r["指標コード"], r["値"]) for r in lines] == [
+        ("ふれあい科学館", "cashless_yen", "1203400"), ("ふれあい科学館", "sales_yen", "1203400"),
+        ("市民課（独自集計）", "cashless_yen", "512300"), ("全体", "cashless_yen", "1715700"),
+    ]
+    # The facility ratio table keeps the 36 facilities of the ratio only.
+    with open(tmp_path / "r.csv", encoding="utf-8-sig", newline="") as handle:
+        total = next(r for r in csv.DictReader(handle) if r["表"] == "施設別のキャッシュレス比率"
+                     and r["対象"] == "全体" and r["指標コード"] == "ratio_by_amount")
+    assert total["値"] == "15.96"
 
 
 # --- generated POS transactions -------------------------------------------------------

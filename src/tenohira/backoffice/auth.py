@@ -7,6 +7,7 @@ from functools import wraps
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.utils.cache import add_never_cache_headers
 
 from tenohira.backoffice import selectors
 
@@ -27,7 +28,12 @@ def staff_required(view=None, *, check=None):
                 raise PermissionDenied("この画面を使う権限がありません。")
             # Idle timeout: every staff request restarts the clock.
             request.session.set_expiry(settings.STAFF_IDLE_TIMEOUT_MINUTES * 60)
-            return func(request, *args, **kwargs)
+            response = func(request, *args, **kwargs)
+            # Staff pages show residents' personal data: no browser or proxy may keep a
+            # copy (a shared counter terminal's back button, a cache on the LGWAN side).
+            if not response.has_header("Cache-Control"):
+                add_never_cache_headers(response)
+            return response
 
         wrapper.staff_only = True  # the scoping test finds every staff view by this mark
         return wrapper

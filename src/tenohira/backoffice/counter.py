@@ -19,12 +19,14 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
 
 from tenohira.applications import services as applications
 from tenohira.applications.models import Channel, Draft, Submission
 from tenohira.applications.selectors import published_form_version
 from tenohira.audit.services import record as audit
 from tenohira.backoffice import selectors
+from tenohira.backoffice.models import CounterIdentityCheck, IdentityDocument
 from tenohira.catalog.models import Procedure
 from tenohira.core.ratelimit import hit
 from tenohira.forms import editing
@@ -79,17 +81,54 @@ def save_step(user, draft: Draft, step: Step, post, files) -> StepResult:
     return StepResult(run=run, action=action, problems=problems + upload_problems)
 
 
-def submit(user, draft: Draft, *, request=None) -> tuple[Submission, str | None]:
-    """Submit at the counter (channel 窓口, the staff member as actor in the history).
-    Returns (submission, status secret); the secret is None on a repeated submit.
-    Raises applications.services.NotReady when a step is still incomplete."""
+class IdentityProblem(ValueError):
+    """The identity document was not chosen, or 「その他」 without its name; the message is
+    for the clerk and nothing was submitted."""
+
+
+IDENTITY_MISSING = _("確認した本人確認書類を選んでください（確認しなかったときは「確認なし」を選びます）。")
+IDENTITY_NOTE_MISSING = _("「その他」を選んだときは、確認した書類の名前を入力してください。")
+IDENTITY_NOTE_TOO_LONG = _("書類の名前は100文字以内で入力してください。")
+NOTE_LENGTH = 100
+
+
+def clean_identity(document: str, note: str = "") -> tuple[str, str]:
+    """(document, note) as stored, or IdentityProblem. The note is kept for 「その他」 only."""
+    document = (document or "").strip()
+    note = " ".join((note or "").split())
+    if document not in IdentityDocument.values:
+        raise IdentityProblem(str(IDENTITY_MISSING))
+    if document != IdentityDocument.OTHER:
+        return document, ""
+    if not note:
+        raise IdentityProblem(str(IDENTITY_NOTE_MISSING))
+    if len(note) > NOTE_LENGTH:
+        raise IdentityProblem(str(IDENTITY_NOTE_TOO_LONG))
+    return document, note
+
+
+def submit(user, draft: Draft, *, identity_document: str, identity_note: str = "",
+           request=None) -> tuple[Submission, str | None]:
+    """Submit at the counter (channel 窓口, the staff member as actor in the history) with
+    the identity document the clerk checked, stored in the same transaction.
+    Returns (submission, status secret); the secret is None on a repeated submit (which
+    keeps the first record of the identity check).
+    Raises IdentityProblem before anything is written, and
+    applications.services.NotReady when a step is still incomplete."""
     _require_counter_role(user, section_of(draft))
+    document, note = clean_identity(identity_document, identity_note)
     with transaction.atomic():
         submission, secret = applications.submit(draft, channel=Channel.COUNTER, actor=user)
         if secret is not None:
+            CounterIdentityCheck.objects.create(
+                submission=submission, document=document, note=note, checked_by=user,
+                checked_at=submission.submitted_at,
+            )
             audit(
                 "counter_submit", user=user, target=submission.receipt_number,
-                detail={"procedure": submission.procedure.code, "draft": str(draft.public_id)}, request=request,
+                detail={"procedure": submission.procedure.code, "draft": str(draft.public_id),
+                        "identity_document": document, "email": bool(submission.email)},
+                request=request,
             )
     return submission, secret
 

@@ -35,7 +35,9 @@ from django.db.models import Count, QuerySet
 
 from tenohira.applications import attachments as stored_files
 from tenohira.applications.models import Attachment, Channel, Submission
+from tenohira.backoffice.models import label_of as identity_label
 from tenohira.core.fiscal import local
+from tenohira.core.tabular import cp932_missing, is_cp932, neutralise_formula, to_cp932_forms
 from tenohira.forms.fields import FIELD_TYPES
 from tenohira.forms.models import FormVersion
 from tenohira.forms.schema import Field, FormSchema
@@ -43,7 +45,12 @@ from tenohira.forms.schema import Field, FormSchema
 CHUNK_ROWS = 2000
 FLUSH_BYTES = 256 * 1024  # hand a CSV piece to the response once this much is buffered
 
-FIXED_COLUMNS = ["受付番号", "手続ID", "手続名", "申請日時", "申請経路", "状態", "版"]
+# 本人確認書類 came last so that the columns before it kept their places: it names the
+# identity document a clerk checked at the counter, empty for an online application.
+FIXED_COLUMNS = ["受付番号", "手続ID", "手続名", "申請日時", "申請経路", "状態", "版", "本人確認書類"]
+# Columns holding numbers: a plain negative number there (-3) is a number, not a formula.
+_FIXED_NUMERIC = [name == "版" for name in FIXED_COLUMNS]
+_NUMERIC_TYPES = {"number", "computed"}
 
 FORMATS = {
     "csv-utf8": "CSV（UTF-8 BOM付き）",
@@ -68,6 +75,7 @@ class Column:
     name: str  # the header, e.g. お子さん1_氏名_姓
     path: str  # where the value lives, e.g. children.1.child_name.family (for docs/tests)
     get: Getter = field(compare=False, repr=False)
+    numeric: bool = False  # number and computed fields: see neutralise_formula
 
 
 def _text(value: Any) -> str:
@@ -109,7 +117,7 @@ def _leaf_columns(fld: Field, name: str, path: str, fetch: Callable[[dict], Any]
             columns.append(Column(f"{name}_{label}", f"{path}.{part}", get))
         return columns
     cell = _value_getter(fld)
-    return [Column(name, path, lambda answers, files: cell(fetch(answers), files))]
+    return [Column(name, path, lambda answers, files: cell(fetch(answers), files), fld.type in _NUMERIC_TYPES)]
 
 
 def _top(key: str) -> Callable[[dict], Any]:
@@ -154,7 +162,7 @@ def _unique_names(columns: list[Column]) -> list[Column]:
     for column in columns:
         seen[column.name] = seen.get(column.name, 0) + 1
     return [
-        Column(f"{c.name}（{c.path}）", c.path, c.get) if seen[c.name] > 1 else c for c in columns
+        Column(f"{c.name}（{c.path}）", c.path, c.get, c.numeric) if seen[c.name] > 1 else c for c in columns
     ]
 
 
@@ -181,6 +189,11 @@ class Part:
     @property
     def header(self) -> list[str]:
         return FIXED_COLUMNS + [c.name for c in self.columns]
+
+    @property
+    def numeric(self) -> list[bool]:
+        """Per column of `header`: does it hold numbers (版, number and computed fields)."""
+        return _FIXED_NUMERIC + [c.numeric for c in self.columns]
 
     def base_name(self) -> str:
         return safe_file_name(f"{self.procedure.code}_{self.procedure.name}_第{self.version.number}版")
@@ -215,7 +228,8 @@ def rows(items: QuerySet[Submission], part: Part) -> Iterator[tuple[str, list[st
     query = (
         items.filter(form_version_id=part.version.pk)
         .order_by("submitted_at", "pk")
-        .values_list("pk", "receipt_number", "submitted_at", "channel", "status", "answers")
+        .values_list("pk", "receipt_number", "submitted_at", "channel", "status", "answers",
+                     "identity_check__document", "identity_check__note")
     )
     records = query.iterator(chunk_size=CHUNK_ROWS)
     while batch := list(islice(records, CHUNK_ROWS)):
@@ -224,17 +238,21 @@ def rows(items: QuerySet[Submission], part: Part) -> Iterator[tuple[str, list[st
             files = dict(
                 Attachment.objects.filter(submission_id__in=[r[0] for r in batch]).values_list("token", "original_name")
             )
-        for _pk, receipt, submitted_at, channel, status, answers in batch:
+        for _pk, receipt, submitted_at, channel, status, answers, document, note in batch:
             answers = answers if isinstance(answers, dict) else {}
             cells = [
                 receipt, *fixed_tail, local(submitted_at).strftime("%Y-%m-%d %H:%M"),
                 channels.get(channel, channel), statuses.get(status, status), version_number,
+                identity_label(document or "", note or ""),
             ]
             cells += [column.get(answers, files) for column in columns]
             yield receipt, cells
 
 
 # --- CP932: report every character it cannot hold --------------------------------------
+#
+# What CP932 cannot hold is decided in one place, core.tabular (cp932_missing), after the
+# standard conversions (〜 → ～, − → － ...) that every CP932 writer of the platform applies.
 
 
 @dataclass(frozen=True)
@@ -248,41 +266,12 @@ class Unencodable:
         return f"U+{ord(self.char):04X}"
 
 
-_faithful_cache: dict[str, bool] = {}
-
-
-def faithful_in_cp932(char: str) -> bool:
-    """True when CP932 holds the character and gives it back unchanged. Python's codec
-    writes 〜 (U+301C) and − (U+2212) as bytes that read back as ～ and －: those count as
-    unencodable too, or the business system would silently receive another character."""
-    known = _faithful_cache.get(char)
-    if known is None:
-        try:
-            known = char.encode("cp932").decode("cp932") == char
-        except UnicodeError:
-            known = False
-        _faithful_cache[char] = known
-    return known
-
-
-def cp932_unfaithful(text: str) -> list[str]:
-    """The characters of `text` that CP932 cannot hold faithfully (in order, repeated)."""
-    if text.isascii():
-        return []
-    try:
-        if text.encode("cp932").decode("cp932") == text:
-            return []
-    except UnicodeError:
-        pass
-    return [char for char in text if not faithful_in_cp932(char)]
-
-
 def _problems_in(receipt: str, header: list[str], cells: list[str]) -> list[Unencodable]:
-    if not cp932_unfaithful("\t".join(cells)):  # the whole row at once: the common case
+    if not cp932_missing("\t".join(cells)):  # the whole row at once: the common case
         return []
     found = []
     for name, cell in zip(header, cells, strict=True):
-        for char in cp932_unfaithful(cell):
+        for char in cp932_missing(cell):
             found.append(Unencodable(receipt, name, char))
     return found
 
@@ -304,7 +293,9 @@ def report_csv(problems: Iterable[Unencodable]) -> Iterator[bytes]:
     writer.writerow(["受付番号", "列", "文字", "符号位置"])
     first = True
     for problem in problems:
-        writer.writerow([problem.receipt_number or "（見出し）", problem.column, problem.char, problem.code])
+        # Opened in Excel by a person: a column label never runs as a formula.
+        writer.writerow([problem.receipt_number or "（見出し）", neutralise_formula(problem.column), problem.char,
+                         problem.code])
         if buffer.tell() > FLUSH_BYTES:
             yield _take(buffer, "utf-8", bom=first)
             first = False
@@ -322,22 +313,38 @@ def _take(buffer: io.StringIO, encoding: str, *, bom: bool = False) -> bytes:
     return b"\xef\xbb\xbf" + data if bom else data
 
 
+def for_excel(cells: list[str], numeric: list[bool]) -> list[str]:
+    """The cells with every would-be formula made text (see neutralise_formula)."""
+    return [neutralise_formula(cell, numeric=number) for cell, number in zip(cells, numeric, strict=True)]
+
+
 def csv_pieces(items: QuerySet[Submission], part: Part, encoding: str = "utf-8",
-               check: CP932Check | None = None) -> Iterator[bytes]:
+               check: CP932Check | None = None, *, raw: bool = False) -> Iterator[bytes]:
     """One version's CSV as byte pieces: CRLF line ends, BOM first when UTF-8.
 
-    With `check` (CP932), a row holding a character CP932 cannot give back is recorded
-    there and left out; the caller throws the output away once check.problems is set."""
+    Cells that would start a formula get a leading ' unless `raw` (for imports into
+    business systems, which read the value as it is). CP932 gets the standard conversions
+    (core.tabular.CP932_FORMS: 〜 → ～ ...). With `check` (CP932), a row holding a
+    character CP932 cannot hold is recorded there and left out; the caller throws the
+    output away once check.problems is set."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     bom = encoding == "utf-8"
+    cp932 = is_cp932(encoding)
     header = part.header
+    numbers = part.numeric
+
+    def prepared(cells: list[str], numeric: list[bool]) -> list[str]:
+        if cp932:
+            cells = [to_cp932_forms(cell) for cell in cells]
+        return cells if raw else for_excel(cells, numeric)
+
     if check is None or not check.add(_problems_in("", header, header)):
-        writer.writerow(header)
+        writer.writerow(prepared(header, [False] * len(header)))
     for receipt, cells in rows(items, part):
         if check is not None and check.add(_problems_in(receipt, header, cells)):
             continue
-        writer.writerow(cells)
+        writer.writerow(prepared(cells, numbers))
         if buffer.tell() > FLUSH_BYTES:
             yield _take(buffer, encoding, bom=bom)
             bom = False
@@ -389,28 +396,29 @@ class _Pipe(io.RawIOBase):
 
 
 def csv_export(items: QuerySet[Submission], parts: list[Part], encoding: str = "utf-8",
-               check: CP932Check | None = None) -> Iterator[bytes]:
+               check: CP932Check | None = None, *, raw: bool = False) -> Iterator[bytes]:
     """The CSV export: one CSV when the queue holds one form version, else a ZIP with one
     CSV per version (named by procedure and version), streamed."""
     if len(parts) == 1:
-        yield from csv_pieces(items, parts[0], encoding, check)
+        yield from csv_pieces(items, parts[0], encoding, check, raw=raw)
         return
     pipe = _Pipe()
     with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
         for part in parts:
             with archive.open(_entry(f"{part.base_name()}.csv"), "w", force_zip64=True) as member:
-                for piece in csv_pieces(items, part, encoding, check):
+                for piece in csv_pieces(items, part, encoding, check, raw=raw):
                     member.write(piece)
                     if data := pipe.take():
                         yield data
     yield pipe.take()
 
 
-def cp932_to_file(items: QuerySet[Submission], parts: list[Part], target: IO[bytes]) -> CP932Check:
+def cp932_to_file(items: QuerySet[Submission], parts: list[Part], target: IO[bytes], *,
+                  raw: bool = False) -> CP932Check:
     """Write the CP932 export to `target` while checking every cell; when anything cannot
     be held the file is incomplete and must not be served (check.problems is then set)."""
     check = CP932Check()
-    for piece in csv_export(items, parts, "cp932", check):
+    for piece in csv_export(items, parts, "cp932", check, raw=raw):
         if not check.problems:
             target.write(piece)
     target.flush()
@@ -514,10 +522,12 @@ def _entry(name: str, moment: dt.datetime | None = None) -> zipfile.ZipInfo:
 MANIFEST_NAME = "添付ファイル一覧.csv"
 
 
-def attachments_zip(items: QuerySet[Submission]) -> Iterator[bytes]:
+def attachments_zip(items: QuerySet[Submission], *, raw: bool = False) -> Iterator[bytes]:
     """A ZIP streamed piece by piece: 受付番号/元のファイル名 for every attachment of the
     queue, and 添付ファイル一覧.csv listing each file with its size, SHA-256 and whether it
-    was found intact. Files are read in 1 MiB pieces; the list waits in a temporary file."""
+    was found intact. Files are read in 1 MiB pieces; the list waits in a temporary file.
+    The list's text cells are neutralised like the CSV export's unless `raw` (a resident
+    names the files: =HYPERLINK(…).pdf is a valid file name)."""
     pipe = _Pipe()
     attachments = (
         Attachment.objects.filter(submission__in=items.order_by().values("pk"))
@@ -527,7 +537,7 @@ def attachments_zip(items: QuerySet[Submission]) -> Iterator[bytes]:
     )
     with tempfile.TemporaryFile("w+", encoding="utf-8", newline="", prefix="tenohira-export-") as manifest, \
             zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        writer = csv.writer(manifest, lineterminator="\r\n")
+        writer = _ManifestWriter(csv.writer(manifest, lineterminator="\r\n"), raw)
         writer.writerow(["受付番号", "項目", "ZIP内のファイル名", "元のファイル名", "サイズ（バイト）", "SHA-256", "状態"])
         current, taken = None, set()
         for receipt, field_path, original, stored, size, sha256, created in attachments.iterator(chunk_size=CHUNK_ROWS):
@@ -555,6 +565,20 @@ def attachments_zip(items: QuerySet[Submission]) -> Iterator[bytes]:
                 member.write(text.encode("utf-8"))
                 yield pipe.take()
     yield pipe.take()
+
+
+class _ManifestWriter:
+    """The manifest's csv writer, neutralising text cells (size is the one number)."""
+
+    NUMERIC = [False, False, False, False, True, False, False]
+
+    def __init__(self, writer, raw: bool):
+        self.writer = writer
+        self.raw = raw
+
+    def writerow(self, cells: list) -> None:
+        cells = [str(cell) for cell in cells]
+        self.writer.writerow(cells if self.raw else for_excel(cells, self.NUMERIC))
 
 
 def _unique_in(taken: set[str], name: str) -> str:

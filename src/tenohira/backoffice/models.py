@@ -68,3 +68,59 @@ class StaffRole(models.Model):
             raise ValidationError({"department": _("この役割には部局が必要です。")})
         if self.role not in DEPARTMENT_ROLES and self.department_id is not None:
             raise ValidationError({"department": _("この役割は部局に属しません。")})
+
+
+class IdentityDocument(models.TextChoices):
+    """本人確認書類: what a clerk may have checked at the counter."""
+
+    DRIVERS_LICENSE = "drivers_license", _("運転免許証")
+    MYNUMBER_CARD = "mynumber_card", _("マイナンバーカード")
+    PASSPORT = "passport", _("パスポート")
+    HEALTH_INSURANCE = "health_insurance", _("健康保険証")
+    RESIDENCE_CARD = "residence_card", _("在留カード")
+    DISABILITY_CERTIFICATE = "disability_certificate", _("身体障害者手帳")
+    OTHER = "other", _("その他")
+    NONE = "none", _("確認なし")
+
+
+class CounterIdentityCheck(models.Model):
+    """The identity document a clerk checked when taking an application at the counter
+    (書かない窓口). Written in the submission's transaction; an online application has none.
+
+    Only the kind of document is kept, never its number: the record says that identity
+    was checked and how, which is what a later review of the application needs."""
+
+    submission = models.OneToOneField(
+        "applications.Submission", on_delete=models.CASCADE, related_name="identity_check",
+        verbose_name=_("申請"),
+    )
+    document = models.CharField(_("本人確認書類"), max_length=30, choices=IdentityDocument.choices)
+    note = models.CharField(_("書類の名前（その他）"), max_length=100, blank=True)
+    checked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, verbose_name=_("確認した職員"))
+    checked_at = models.DateTimeField(_("確認日時"))
+
+    class Meta:
+        verbose_name = _("窓口での本人確認")
+        verbose_name_plural = _("窓口での本人確認")
+        constraints = [
+            # 「その他」 says nothing without the document's name.
+            models.CheckConstraint(
+                condition=~models.Q(document=IdentityDocument.OTHER) | ~models.Q(note=""),
+                name="identity_check_other_has_note",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.submission} {self.label}"
+
+    @property
+    def label(self) -> str:
+        """「マイナンバーカード」, or 「その他（社員証）」 with the clerk's note."""
+        return label_of(self.document, self.note)
+
+
+def label_of(document: str, note: str = "") -> str:
+    if not document:
+        return ""
+    label = str(IdentityDocument(document).label) if document in IdentityDocument.values else document
+    return f"{label}（{note}）" if document == IdentityDocument.OTHER and note else label

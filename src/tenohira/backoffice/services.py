@@ -119,6 +119,12 @@ def request_correction(user, receipt_number: str, *, fields: list[dict], message
     roles = _roles_in(user, submission)
     if not workflow.allowed(submission.status, Submission.Status.RETURNED, roles):
         raise WorkflowError("審査中の申請だけを差し戻せます。先に「審査を始める」を押してください。")
+    if not submission.email:
+        # The correction page opens only from the e-mailed link: without an address the
+        # application would wait for an answer the resident can never give.
+        raise WorkflowError(
+            "この申請には連絡先のメールアドレスがないため、差戻しのリンクを送れません。申請者に電話などで連絡してください。"
+        )
     schema_fields = {f.key: f for f in submission.form_version.parsed().all_fields()}
     chosen = []
     for item in fields:

@@ -38,7 +38,7 @@ from tenohira.backoffice.forms import (
     TransitionForm,
     procedures_of,
 )
-from tenohira.backoffice.models import Role
+from tenohira.backoffice.models import CounterIdentityCheck, Role
 from tenohira.core.site import public_url
 
 PER_PAGE = 50
@@ -244,7 +244,9 @@ def _render_detail(request, receipt_number: str, *, error: str = "", status: int
         {"to": to, "label": workflow.ACTION_LABELS.get(to, Submission.Status(to).label)}
         for to in workflow.next_steps(submission.status, roles)
     ]
-    can_return = workflow.allowed(submission.status, Submission.Status.RETURNED, roles)
+    # 差戻し works through an e-mailed link: without an address it cannot reach the resident.
+    can_return = workflow.allowed(submission.status, Submission.Status.RETURNED, roles) and bool(submission.email)
+    identity = CounterIdentityCheck.objects.filter(submission=submission).select_related("checked_by").first()
     fields = schema.field_map()
     attachments = [
         {"item": a, "label": _attachment_label(fields, a.field_path)}
@@ -262,9 +264,14 @@ def _render_detail(request, receipt_number: str, *, error: str = "", status: int
         "correction_message": correction_form.data.get("message", "") if correction_form else "",
         "attachments": attachments,
         "events": [
-            {"event": e, "from_label": Submission.Status(e.from_status).label if e.from_status else ""}
-            for e in submission.events.all()
+            {"event": e, "from_label": Submission.Status(e.from_status).label if e.from_status else "",
+             # The identity check belongs to the step that received the application.
+             "identity": identity if identity is not None and index == 0 else None}
+            for index, e in enumerate(submission.events.all())
         ],
+        "identity": identity,
+        "return_without_email": not submission.email
+        and workflow.allowed(submission.status, Submission.Status.RETURNED, roles),
         "corrections": list(submission.corrections.select_related("requested_by")),
         "versions": versions,
         "version_diffs": diffs.consecutive(versions),

@@ -19,6 +19,7 @@ from tenohira.applications import services as applications
 from tenohira.applications.receipt_pdf import render_receipt_pdf
 from tenohira.backoffice import counter, selectors
 from tenohira.backoffice.auth import staff_required
+from tenohira.backoffice.models import IdentityDocument
 from tenohira.core.site import public_url
 from tenohira.forms.rendering import bind_step, error_summary
 
@@ -106,19 +107,33 @@ def check(request, public_id):
     run = applications.run_of(draft)
     if run.first_incomplete() is not None:
         return HttpResponseRedirect(_next_url(draft, run))
+    identity = {"document": "", "note": "", "error": ""}
     if request.method == "POST":
+        identity.update(document=request.POST.get("identity_document", ""), note=request.POST.get("identity_note", ""))
         try:
-            submission, secret = counter.submit(request.user, draft, request=request)
+            submission, secret = counter.submit(
+                request.user, draft, identity_document=identity["document"], identity_note=identity["note"],
+                request=request,
+            )
         except applications.NotReady as exc:
             return HttpResponseRedirect(_step_url(draft, exc.step))
-        if secret:
-            # Shown once on the printed receipt: the resident's key to the status page.
-            request.session[f"counter_secret:{submission.receipt_number}"] = secret
-        return HttpResponseRedirect(reverse("backoffice:counter_receipt", args=[submission.receipt_number]))
+        except counter.IdentityProblem as problem:
+            identity["error"] = str(problem)
+        else:
+            if secret:
+                # Shown once on the printed receipt: the resident's key to the status page.
+                request.session[f"counter_secret:{submission.receipt_number}"] = secret
+            return HttpResponseRedirect(reverse("backoffice:counter_receipt", args=[submission.receipt_number]))
     return render(
         request, "backoffice/counter_check.html",
         {"draft": draft, "schema": run.schema, "summary": run.summary(),
-         "procedure": draft.form_version.definition.procedure},
+         "procedure": draft.form_version.definition.procedure, "identity": identity,
+         "identity_choices": [
+             {"value": value, "label": label, "id": f"f-identity-{index}", "checked": value == identity["document"]}
+             for index, (value, label) in enumerate(IdentityDocument.choices)
+         ],
+         "email_given": bool(applications.contact_email(run))},
+        status=400 if identity["error"] else 200,
     )
 
 
@@ -136,7 +151,9 @@ def receipt(request, receipt_number: str):
 @staff_required
 def receipt_pdf(request, receipt_number: str):
     submission = counter.receipt_submission(request.user, receipt_number)
-    content = render_receipt_pdf(submission)
+    # The status code is known only in the session of the clerk who took the application:
+    # printed on the receipt it is how a resident without e-mail follows the application.
+    content = render_receipt_pdf(submission, secret=request.session.get(f"counter_secret:{submission.receipt_number}"))
     counter.record_receipt(request.user, submission, "receipt_print", request=request)
     response = HttpResponse(content, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="receipt-{submission.receipt_number}.pdf"'

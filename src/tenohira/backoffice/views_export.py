@@ -54,7 +54,7 @@ def export(request):
     parts = exports.plan(items)
     context = {
         "form": form, "section": section, "parts": parts, "total": sum(p.rows for p in parts),
-        "formats": exports.FORMATS, "hidden": _hidden(data),
+        "formats": exports.FORMATS, "hidden": _hidden(data), "raw": source.get("raw") == "1",
         "query": urlencode(_hidden(data)),
     }
     if request.method == "GET":
@@ -73,8 +73,13 @@ def export(request):
         context["error"] = "条件に合う申請がありません。"
         return render(request, "backoffice/export.html", context, status=400)
 
+    # raw=1: cells exactly as stored, for a business system's import; by default a cell
+    # that would start a formula in Excel gets a leading ' (docs/exports.md).
+    raw = request.POST.get("raw") == "1"
     detail = {"format": chosen_format, "rows": context["total"], "filters": _audit_filters(section, filters),
               "versions": [f"{p.procedure.code} 第{p.version.number}版" for p in parts]}
+    if raw:
+        detail["raw"] = True
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     if chosen_format == "csv-utf8":
         audit("export", user=request.user, target=section.name[:100], detail=detail, request=request)
@@ -82,10 +87,10 @@ def export(request):
             name, content_type = f"{_title(parts[0])}_{stamp}.csv", "text/csv; charset=utf-8"
         else:
             name, content_type = f"申請データ_{section.name}_{stamp}.zip", "application/zip"
-        return _download(StreamingHttpResponse(exports.csv_export(items, parts, "utf-8"), content_type=content_type), name)
+        return _download(StreamingHttpResponse(exports.csv_export(items, parts, "utf-8", raw=raw), content_type=content_type), name)
     if chosen_format == "csv-cp932":
         target = exports.temporary_file()
-        check = exports.cp932_to_file(items, parts, target)
+        check = exports.cp932_to_file(items, parts, target, raw=raw)
         if check.problems:
             target.close()
             audit("export", user=request.user, target=section.name[:100], request=request, detail={
@@ -112,7 +117,7 @@ def export(request):
     if chosen_format == "attachments":
         detail["files"] = Attachment.objects.filter(submission__in=items.order_by().values("pk")).count()
         audit("export", user=request.user, target=section.name[:100], detail=detail, request=request)
-        response = StreamingHttpResponse(exports.attachments_zip(items), content_type="application/zip")
+        response = StreamingHttpResponse(exports.attachments_zip(items, raw=raw), content_type="application/zip")
         return _download(response, f"添付ファイル_{section.name}_{stamp}.zip")
     # The CP932 report: receipt numbers, columns and characters (personal data, audited).
     audit("export", user=request.user, target=section.name[:100], detail=detail, request=request)

@@ -98,18 +98,22 @@ class PosTransactionAdmin(admin.ModelAdmin):
 
 @admin.register(FacilityCashless)
 class FacilityCashlessAdmin(admin.ModelAdmin):
-    list_display = ["year", "facility", "sales", "cash", "cashless", "ratio", "published_ratio", "consistent"]
+    list_display = ["year", "facility", "sales", "cash", "cashless", "cashless_only", "ratio", "published_ratio",
+                    "consistent"]
     list_display_links = ["facility"]
-    list_filter = ["year"]
+    list_filter = ["year", "cashless_only"]
     search_fields = ["facility"]
 
     @admin.display(description=_("比率(%)"))
     def ratio(self, obj):
-        value = pct(obj.cashless, obj.sales)
+        # A 独自集計 has no cash figure: its cashless share of sales is not known.
+        value = None if obj.cashless_only else pct(obj.cashless, obj.sales)
         return "-" if value is None else f"{value}"
 
     @admin.display(description=_("内訳・公表値と一致"), boolean=True)
     def consistent(self, obj):
+        if obj.cashless_only:
+            return None  # nothing to check it against
         if obj.sales != obj.cash + obj.cashless:
             return False
         if obj.published_ratio is None or not obj.sales:

@@ -9,7 +9,10 @@ docs/insights-cashless-paperless.md). Facts:
 * `FacilityCashless` — yearly totals per facility when a facility has no POS export. They
   are used only for a report over exactly that calendar year (how the city reports
   cashless), and only for facilities without POS transactions in the period; they give
-  amounts, never counts.
+  amounts, never counts. A cashless-only row (独自集計: a facility's own tally of its
+  cashless payments, cash unknown) is reported on its own (`cashless_only`) and left out
+  of the ratio, numerator and denominator both: counting its unknown cash as 0 would
+  make the city look more cashless than it is.
 
 Ratios are cashless ÷ sales (by amount) and cashless payments ÷ payments (by count),
 rounded half-up to 0.1 — except the overall ratio by amount, which is rounded half-up to
@@ -54,7 +57,7 @@ COLUMNS = {
     "ratio_by_count": "キャッシュレス比率・件数(%)",
     "source": "出典",
 }
-SOURCE_LABELS = {"pos": "POS 取引", "totals": "施設別年計"}
+SOURCE_LABELS = {"pos": "POS 取引", "totals": "施設別年計", "cashless_only": "独自集計（キャッシュレスのみ）"}
 
 
 def _bounds(period_start: dt.date, period_end: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -118,7 +121,9 @@ def section(period_start: dt.date, period_end: dt.date) -> dict:
 
     by_facility = {row["facility"]: row for row in _grouped(payments, "facility")}
     year = _calendar_year(period_start, period_end)
-    totals = {t.facility: t for t in FacilityCashless.objects.filter(year=year)} if year else {}
+    stored = list(FacilityCashless.objects.filter(year=year)) if year else []
+    totals = {t.facility: t for t in stored if not t.cashless_only}
+    own_tallies = [t for t in stored if t.cashless_only]
     other_years = sorted(set(FacilityCashless.objects.exclude(year=year).values_list("year", flat=True)))
     if not year and other_years:
         notes.append(
@@ -195,6 +200,12 @@ def section(period_start: dt.date, period_end: dt.date) -> dict:
         )
     if from_totals:
         notes.append(f"{len(from_totals)} 施設の金額は{year}年の施設別年計によります（件数はありません）。")
+    cashless_only = _cashless_only(own_tallies, by_facility, year, flags)
+    if cashless_only["facilities"]:
+        notes.append(
+            f"キャッシュレスのみの集計（独自集計）: {cashless_only['count']}施設 ¥{cashless_only['cashless_yen']:,}"
+            "（現金の額が分からないため、キャッシュレス比率の分母にも分子にも含めていません）。"
+        )
 
     fee_items = [{"fee_item": row["fee_item"], **_pos_figures(row)} for row in _grouped(payments, "fee_item")]
     fee_items.sort(key=lambda f: (-f["sales_yen"], f["fee_item"]))
@@ -226,18 +237,51 @@ def section(period_start: dt.date, period_end: dt.date) -> dict:
             "pos_transactions": count,
             "facilities_from_pos": len(by_facility),
             "facilities_from_totals": len(from_totals),
-            "totals_year": year if from_totals or totals else None,
+            "facilities_cashless_only": cashless_only["count"],
+            "totals_year": year if from_totals or totals or own_tallies else None,
         },
         "columns": COLUMNS,
         "national_target": NATIONAL_TARGET_PCT,
         "total": total,
         "facilities": facilities,
+        "cashless_only": cashless_only,
         "fee_items": fee_items,
         "months": months,
         "methods": methods,
         "congestion": congestion(payments) if by_facility else _empty_congestion(),
         "flags": flags,
         "notes": notes,
+    }
+
+
+def _cashless_only(tallies: list[FacilityCashless], by_facility: dict, year: int | None,
+                   flags: list[dict]) -> dict:
+    """The 独自集計 rows: counted apart from the ratio. A facility that also has POS
+    transactions in the period is counted from those (the ratio has it); its tally is only
+    checked against their cashless amount."""
+    facilities = []
+    for tally in sorted(tallies, key=lambda t: (-t.cashless, t.facility)):
+        row = by_facility.get(tally.facility)
+        if row is not None:
+            pos_cashless = row["cashless_amount"] or 0
+            if pos_cashless != tally.cashless:
+                flags.append({
+                    "facility": tally.facility, "year": year, "measure": "pos_vs_totals", "label": "POS 取引と独自集計",
+                    "published": {"cashless_yen": tally.cashless}, "computed": {"cashless_yen": pos_cashless},
+                    "message": (
+                        f"{tally.facility}の{year}年の独自集計（キャッシュレス {tally.cashless:,} 円）は POS 取引の"
+                        f"キャッシュレス {pos_cashless:,} 円と一致しません。"
+                    ),
+                })
+            continue
+        facilities.append({
+            "facility": tally.facility, "source": "cashless_only", "source_label": SOURCE_LABELS["cashless_only"],
+            "cashless_yen": tally.cashless, "sales_yen": tally.sales,
+        })
+    return {
+        "count": len(facilities),
+        "cashless_yen": sum(f["cashless_yen"] for f in facilities),
+        "facilities": facilities,
     }
 
 

@@ -178,17 +178,30 @@ class PosTransaction(models.Model):
 
 
 class FacilityCashless(models.Model):
-    """Per-facility yearly totals (when only totals are available)."""
+    """Per-facility yearly totals (when only totals are available).
+
+    A 独自集計 row (`cashless_only`) is a facility's own tally of its cashless payments:
+    its cash is unknown, so it is reported on its own and kept out of the cashless ratio
+    (counting its cash as 0 would inflate the ratio)."""
 
     year = models.PositiveIntegerField(_("年"), db_index=True)
     facility = models.CharField(_("施設"), max_length=100)
-    sales = models.PositiveBigIntegerField(_("売上（円）"))
-    cash = models.PositiveBigIntegerField(_("現金（円）"))
+    sales = models.PositiveBigIntegerField(_("売上（円）"), null=True, blank=True)
+    cash = models.PositiveBigIntegerField(_("現金（円）"), null=True, blank=True)
     cashless = models.PositiveBigIntegerField(_("キャッシュレス（円）"))
+    cashless_only = models.BooleanField(_("キャッシュレスのみの集計（独自集計）"), default=False)
     published_ratio = models.DecimalField(_("公表キャッシュレス比率(%)"), max_digits=6, decimal_places=2, null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["year", "facility"], name="facility_cashless_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["year", "facility"], name="facility_cashless_unique"),
+            # A row in the ratio needs both parts of its sales; only a 独自集計 may lack them.
+            models.CheckConstraint(
+                condition=models.Q(cashless_only=True)
+                | (models.Q(sales__isnull=False) & models.Q(cash__isnull=False)),
+                name="facility_cashless_parts_known",
+            ),
+        ]
         verbose_name = _("施設別キャッシュレス実績")
         verbose_name_plural = _("施設別キャッシュレス実績")
 

@@ -7,7 +7,10 @@ recognises its shape by the headers (see docs/insights-cashless-paperless.md):
   支払方法; optionally 取引番号. Stored as `PosTransaction`.
 * **Facility totals** — one row per facility and year, like the city's published table
   (cashless_by_facility_2023.csv): 施設, 売上, 現金, キャッシュレス, optionally the published
-  ratio and 年 (else `year=` is required). Stored as `FacilityCashless`.
+  ratio, 集計区分 and 年 (else `year=` is required). Stored as `FacilityCashless`. A row
+  without a cash figure (no 現金 column, or a blank or dash cell), or labelled 独自集計 (in
+  its name or its 集計区分/備考), is a facility's own tally of its cashless payments: it is
+  stored as cashless-only and kept out of the cashless ratio (kpi_cashless).
 
 Both are all-or-nothing: every row is checked first, every problem is reported with its row
 and column, and only a file without problems is applied, in one transaction. Importing the
@@ -55,7 +58,10 @@ TOTAL_COLUMNS: dict[str, tuple[str, ...]] = {
         "published_cashless_ratio_pct", "cashless_ratio_pct", "published_ratio",
     ),
     "year": ("年", "暦年", "year"),
+    "kind": ("集計区分", "区分", "集計方法", "備考", "kind", "note"),
 }
+# The label of a facility's own tally of cashless payments (cash unknown).
+OWN_TALLY = "独自集計"
 
 # 支払方法 → cash (False) or cashless (True). Compared after `normalize`, so width, case,
 # katakana/hiragana and punctuation do not matter (ＱＲ = qr, クレジット・カード = クレジットカード).
@@ -337,10 +343,11 @@ class _Total:
     number: int
     year: int
     facility: str
-    sales: int
-    cash: int
+    sales: int | None
+    cash: int | None
     cashless: int
     published_ratio: Decimal | None
+    cashless_only: bool = False
 
 
 def _year_of(text: str) -> int:
@@ -357,7 +364,9 @@ def _year_of(text: str) -> int:
 
 
 def _import_totals(table: Table, columns: dict[str, str], year: int | None) -> PosImportResult:
-    errors = _missing(columns, {"facility": "施設", "sales": "売上", "cash": "現金", "cashless": "キャッシュレス"})
+    errors = _missing(columns, {"facility": "施設"})
+    if not {"sales", "cashless"} & columns.keys():
+        errors.append(RowError(1, "キャッシュレス", "必須の列がありません（キャッシュレス、または売上と現金）。"))
     if "year" not in columns and year is None:
         errors.append(RowError(1, "年", "年の列がありません。取り込むときに年（--year 2023 など）を指定してください。"))
     if errors:
@@ -393,12 +402,32 @@ def _import_totals(table: Table, columns: dict[str, str], year: int | None) -> P
             error(columns["facility"], "必須です。")
         elif len(facility) > 100:
             error(columns["facility"], f"100文字以内にしてください（{len(facility)}文字）。")
-        amounts = {}
+        # Blank or a dash: no figure. A row with no cash figure cannot say what share of
+        # its sales was cashless; a 独自集計 row tallies only its cashless payments.
+        amounts: dict[str, int | None] = {}
         for name in ("sales", "cash", "cashless"):
+            raw = _cells.text(row, columns.get(name))
+            if not raw or _cells.is_dash(raw):
+                amounts[name] = None
+                continue
             try:
                 amounts[name] = _cells.whole_number(row.get(columns[name], ""))
             except ValueError:
-                error(columns[name], _cells.not_a(_cells.text(row, columns[name]), "金額（0以上の整数、円）"))
+                error(columns[name], _cells.not_a(raw, "金額（0以上の整数、円）"))
+        labelled = OWN_TALLY in normalize(facility) or OWN_TALLY in normalize(_cells.text(row, columns.get("kind")))
+        cash_unreadable = "cash" in _unread(errors, before, columns)
+        cashless_only = labelled or (amounts.get("cash") is None and not cash_unreadable)
+        if cashless_only:
+            if amounts.get("cashless") is None:
+                # A 独自集計's sales are its cashless sales.
+                amounts["cashless"] = amounts.get("sales")
+            if amounts["cashless"] is None and not _unread(errors, before, columns) & {"sales", "cashless"}:
+                error(columns.get("cashless") or columns.get("sales"),
+                      "キャッシュレスの金額が必要です（現金の分からない独自集計の行です）。")
+        else:
+            for name in ("sales", "cashless"):
+                if amounts.get(name) is None and name not in _unread(errors, before, columns):
+                    error(columns.get(name, _TOTAL_LABELS[name]), "必須です。")
         published = None
         raw = _cells.text(row, columns.get("published_ratio"))
         if raw:
@@ -413,15 +442,24 @@ def _import_totals(table: Table, columns: dict[str, str], year: int | None) -> P
             if first != number:
                 error(columns["facility"], f"{first}行目と同じ施設・年です。")
         if len(errors) == before:
-            totals.append(_Total(number, row_year, facility, amounts["sales"], amounts["cash"],
-                                 amounts["cashless"], published))
+            totals.append(_Total(number, row_year, facility, amounts.get("sales"), amounts.get("cash"),
+                                 amounts["cashless"], published, cashless_only))
     if errors:
         raise ImportRejected(errors)
 
     result = PosImportResult(kind="facility_totals", source_format=table.source_format,
                              ignored_columns=_ignored(table, columns))
     result.years = sorted({t.year for t in totals})
+    own = [t for t in totals if t.cashless_only]
+    if own:
+        shown = "、".join(f"{t.number}行目 {t.facility}" for t in own[:10]) + (" など" if len(own) > 10 else "")
+        result.warnings.append(
+            f"現金の分からない {len(own)} 行（{shown}）はキャッシュレスのみの集計（独自集計）として取り込みます。"
+            "キャッシュレス比率の計算には含めず、別に報告します。"
+        )
     for total in totals:
+        if total.cashless_only:
+            continue  # its sales are not split into cash and cashless: nothing to check
         # Stored as published, and flagged in the report: the file is the city's record.
         if total.sales != total.cash + total.cashless:
             result.warnings.append(
@@ -440,7 +478,7 @@ def _import_totals(table: Table, columns: dict[str, str], year: int | None) -> P
             year__in=result.years)}
         for total in totals:
             values = {"sales": total.sales, "cash": total.cash, "cashless": total.cashless,
-                      "published_ratio": total.published_ratio}
+                      "published_ratio": total.published_ratio, "cashless_only": total.cashless_only}
             existing = stored.get((total.year, total.facility))
             if existing is None:
                 FacilityCashless.objects.create(year=total.year, facility=total.facility, **values)
@@ -453,6 +491,15 @@ def _import_totals(table: Table, columns: dict[str, str], year: int | None) -> P
             else:
                 result.unchanged += 1
     return result
+
+
+_TOTAL_LABELS = {"sales": "売上", "cash": "現金", "cashless": "キャッシュレス"}
+
+
+def _unread(errors: list[RowError], since: int, columns: dict[str, str]) -> set[str]:
+    """The amount columns of this row (errors after `since`) already reported unreadable."""
+    headers = {columns.get(name): name for name in _TOTAL_LABELS if columns.get(name)}
+    return {headers[e.column] for e in errors[since:] if e.column in headers}
 
 
 def published_precision_ratio(numerator: int, denominator: int, published: Decimal) -> Decimal | None:

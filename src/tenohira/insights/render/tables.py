@@ -253,7 +253,10 @@ def headlines(report: dict) -> list[Headline]:
     ratio = cashless_total.get("ratio_by_amount", cashless_total.get("cashless_ratio")) if isinstance(
         cashless_total, dict) else None
     if ratio is not None:
-        items.append(Headline("キャッシュレス比率（金額）", f.rate(ratio), "国の目標 40%"))
+        own = cashless.get("cashless_only") or {}
+        apart = (f"（独自集計 {f.count(own.get('count'))}施設 {f.yen(own.get('cashless_yen'))}円は含まず）"
+                 if own.get("count") else "")
+        items.append(Headline("キャッシュレス比率（金額）", f.rate(ratio), "国の目標 40%" + apart))
     return items
 
 
@@ -579,6 +582,8 @@ def _cashless(data: dict, section: Section) -> None:
             + (f"国の目標は{f.rate(data.get('national_target'), places=0)}です。" if target else "")
         )
     section.paragraphs.extend(str(n) for n in data.get("notes") or [])
+    own = data.get("cashless_only") or {}
+    own_rows = own.get("facilities") or []
     if facilities:
         columns = _cashless_columns(Column("facility", "施設")) + [Column("source_label", "出典")]
         section.tables.append(Table(
@@ -595,6 +600,18 @@ def _cashless(data: dict, section: Section) -> None:
                   + ([total.get("ratio_by_amount")] if total else []))],
                 unit="%", axis_max=100 if target is None or target <= 50 else None, target=target_line,
             )],
+        ))
+    if own_rows:
+        # Apart from the ratio table: their cash is unknown, so they have no ratio.
+        section.tables.append(Table(
+            key="cashless_only", title="キャッシュレスのみの集計（独自集計）", sheet="キャッシュレス_独自集計",
+            columns=[Column("facility", "施設"), Column("cashless_yen", "キャッシュレス（円）", f.YEN),
+                     Column("sales_yen", "売上（円）", f.YEN), Column("source_label", "出典")],
+            rows=[[x.get("facility"), x.get("cashless_yen"), x.get("sales_yen"), x.get("source_label")]
+                  for x in own_rows],
+            total=[TOTAL_LABEL, own.get("cashless_yen"), None, f"{f.count(own.get('count'))}施設"],
+            notes=["現金の額が分からない施設の集計です。キャッシュレス比率の分母にも分子にも含めていません。"],
+            open_data=True, subject_kind="施設",
         ))
     fee_items = data.get("fee_items") or []
     if fee_items:
