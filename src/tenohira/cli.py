@@ -1,7 +1,8 @@
 """The `tenohira` console command: Django's manage.py under the product's name.
 
-`tenohira demo` switches the settings into demo mode (DEBUG, its own data directory)
-before Django loads them, because settings cannot change once loaded.
+`tenohira demo` switches the settings into demo mode (its own data directory, the demo
+banner, the printed sign-in codes; never DEBUG) before Django loads them, because
+settings cannot change once loaded.
 """
 
 import os
