@@ -67,7 +67,7 @@ def test_each_step_is_saved_even_when_it_has_errors_and_the_typing_is_shown_back
     html = response.content.decode()
     assert 'value="山田 花子"' in html and 'value="hanako@"' in html
     assert "メールアドレスの形式が正しくありません" in html
-    assert "犬を飼っていますかを選んでください。" in html
+    assert "「犬を飼っていますか」で「はい」か「いいえ」を選んでください。" in html
     assert draft(public_id).raw["about"] == {"full_name": ["山田 花子"], "email": ["hanako@"], "has_pet": [""]}
 
     # Coming back later (a GET) shows what was typed, without shouting errors yet.
@@ -139,7 +139,7 @@ def test_save_and_continue_later_emails_a_link_that_opens_the_draft_in_another_b
 ):
     public_id, saved = _save_for_later(browser, flow, django_capture_on_commit_callbacks,
                                        email="ｈａｎａｋｏ＠ｅｘａｍｐｌｅ．ｊｐ")
-    assert "hanako@example.jp" in saved.content.decode() and "7日間" in saved.content.decode()
+    assert "hanako@example.jp" in saved.content.decode() and "何度でも使えます" in saved.content.decode()
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["hanako@example.jp"]
@@ -164,26 +164,33 @@ def test_save_and_continue_later_emails_a_link_that_opens_the_draft_in_another_b
     assert response["Location"] == f"/apply/{public_id}/confirm/"
 
 
-def test_a_resume_link_works_once(tiny_form, flow, browser, django_capture_on_commit_callbacks):
+def test_a_resume_link_works_again_and_again_in_any_browser(tiny_form, flow, browser, django_capture_on_commit_callbacks):
     public_id, _saved = _save_for_later(browser, flow, django_capture_on_commit_callbacks)
     link = resume_path(mail.outbox[0].body)
     first = flow.client()
     assert first.get(link).status_code == 302
+    assert first.get(link).status_code == 302  # the same browser, a second time
 
-    second = flow.client()
+    second = flow.client()  # e.g. the mail app's own browser
     response = second.get(link)
-    assert response.status_code == 404
-    assert "このリンクは使えません" in response.content.decode()
-    assert second.get(f"/apply/{public_id}/pet/").status_code == 403
-    # Opening the link moved the draft to the device that opened it.
-    assert browser.get(f"/apply/{public_id}/pet/").status_code == 403
-    assert first.get(f"/apply/{public_id}/pet/").status_code == 200
+    assert response.status_code == 302 and response["Location"] == f"/apply/{public_id}/pet/"
+    # Every browser that opened the link may go on, and so may the one that started.
+    for client in (first, second, browser):
+        assert client.get(f"/apply/{public_id}/pet/").status_code == 200
+    assert flow.post_step(second, public_id, "pet", flow.TINY_ANSWERS["pet"]).status_code == 302
+    assert draft(public_id).raw["pet"]["copies"] == ["2"]
+
+    # Saving again sends the same link: the browsers that opened the first one keep going.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert first.post(f"/apply/{public_id}/save/", {"email": "hanako@example.jp"}).status_code == 200
+    assert resume_path(mail.outbox[-1].body) == link
+    assert second.get(f"/apply/{public_id}/about/").status_code == 200
 
 
-def test_an_expired_resume_link_shows_the_invalid_page(tiny_form, flow, browser, django_capture_on_commit_callbacks):
+def test_an_expired_draft_makes_its_resume_link_invalid(tiny_form, flow, browser, django_capture_on_commit_callbacks):
     public_id, _saved = _save_for_later(browser, flow, django_capture_on_commit_callbacks)
     link = resume_path(mail.outbox[0].body)
-    Draft.objects.filter(public_id=public_id).update(resume_expires_at=timezone.now() - dt.timedelta(minutes=1))
+    Draft.objects.filter(public_id=public_id).update(expires_at=timezone.now() - dt.timedelta(minutes=1))
     response = flow.client().get(link)
     assert response.status_code == 404
     assert "このリンクは使えません" in response.content.decode()
@@ -196,16 +203,18 @@ def test_an_unknown_resume_link_shows_the_invalid_page(db, flow):
     assert "このリンクは使えません" in response.content.decode()
 
 
-def test_resume_link_lifetime_follows_settings(tiny_form, flow, browser, settings, django_capture_on_commit_callbacks):
-    settings.RESUME_LINK_DAYS = 3
+def test_resume_link_lives_as_long_as_the_draft(tiny_form, flow, browser, settings, django_capture_on_commit_callbacks):
+    settings.DRAFT_LIFETIME_DAYS = 3
     before = timezone.now()
     public_id, saved = _save_for_later(browser, flow, django_capture_on_commit_callbacks)
     after = timezone.now()
-    expires = draft(public_id).resume_expires_at
-    assert before + dt.timedelta(days=3) <= expires <= after + dt.timedelta(days=3)
-    assert "3日間" in saved.content.decode()
-    local = timezone.localtime(expires)
-    assert f"{local:%Y年%m月%d日 %H:%M} まで有効" in mail.outbox[0].body
+    stored = draft(public_id)
+    assert before + dt.timedelta(days=3) <= stored.expires_at <= after + dt.timedelta(days=3)
+    assert stored.resume_expires_at == stored.expires_at
+    local = timezone.localtime(stored.expires_at)
+    assert f"{local:%Y年%m月%d日 %H:%M}" in mail.outbox[0].body
+    assert "何度でも" in mail.outbox[0].body
+    assert f"{local.year}年{local.month}月{local.day}日まで有効" in saved.content.decode()
 
 
 def test_save_for_later_refuses_a_bad_address_in_japanese(tiny_form, flow, browser):
@@ -325,24 +334,31 @@ def test_hkc_with_two_children_and_an_attachment(hkc_form, flow, browser, django
         "working": "yes", "employer": "株式会社サンプル商事 駅前店", "work_days": "５",
         "work_hours": "9:00〜17:00", "work_certificate": certificate,
     })
-    assert response["Location"] == f"{base}/confirm/"
+    assert response["Location"] == f"{base}/check/"
     attachment = Attachment.objects.get()
     assert attachment.original_name == "shuro_shomei.jpg" and str(attachment.draft.public_id) == public_id
 
-    # 5. consent, then the check page shows every answer.
-    assert flow.post_step(browser, public_id, "confirm", {"consent": "yes"})["Location"] == f"{base}/check/"
+    # 5. the check page shows every answer, and asks for the consent next to 送信.
     check = browser.get(f"{base}/check/")
     assert check.status_code == 200
     html = check.content.decode()
     for text in ("山田 花子（ヤマダ ハナコ）", "母", "〒963-8601 福島県郡山市", "1-23-7", "090-1234-5678",
                  "Hanako@example.jp", "お子さん1 氏名", "山田 一郎（ヤマダ イチロウ）", "平成28年5月10日",
                  "お子さん2 氏名", "山田 さくら（ヤマダ サクラ）", "令和元年9月1日", "みなみ児童クラブ",
-                 "株式会社サンプル商事 駅前店", "5日", "shuro_shomei.jpg", "同意する"):
+                 "株式会社サンプル商事 駅前店", "5日", "shuro_shomei.jpg",
+                 "申請内容に誤りがないことを確認し、個人情報の利用目的に同意します", "同意して送信する"):
         assert text in html, text
+
+    # Sent without the tick: the page says what to do, nothing is submitted.
+    refused = browser.post(f"{base}/check/")
+    assert refused.status_code == 400
+    assert flow.error_links(refused.content.decode()) == ["f-consent"]
+    assert "にチェックを入れてください" in refused.content.decode()
+    assert not Submission.objects.exists()
 
     # 6. submit: the done page shows the receipt number, the e-mail repeats it.
     with django_capture_on_commit_callbacks(execute=True):
-        response = browser.post(f"{base}/check/")
+        response = browser.post(f"{base}/check/", {"consent": "yes"})
     assert response["Location"] == f"{base}/done/"
     done = browser.get(f"{base}/done/")
     assert done.status_code == 200
@@ -376,7 +392,6 @@ def test_hkc_empty_steps_answer_400_with_an_error_summary_linking_to_real_inputs
         "contact": "f-address__postal_code",
         "child": "f-children-0-child_name__family",
         "work": "f-working-0",
-        "confirm": "f-consent",
     }
     for step, first_link in expected_first_links.items():
         response = flow.post_step(browser, public_id, step, {})
@@ -404,7 +419,9 @@ def test_hkc_group_row_errors_are_keyed_by_row_and_linked(hkc_form, flow, browse
     assert "f-children-1-birth_date" in links
     assert not any(link.startswith("f-children-0-") for link in links)
     assert set(links) <= flow.ids_in(html)
-    assert "生年月日に未来の日付は入力できません。" in html
+    # Errors inside a row name the row, in the summary and by the field.
+    assert "お子さん2の生年月日に未来の日付は入力できません。" in html
+    assert "お子さん2の学年を選んでください。" in html
     assert_errors_are_associated(html)
 
 
@@ -425,8 +442,18 @@ def test_hkc_removing_a_child_row_shifts_the_rows_after_it(hkc_form, flow, brows
             **_child(0, "山田", "一郎", "ヤマダ", "イチロウ", "H28.5.10", "3", "chuo", "year"),
             **_child(1, "山田", "次郎", "ヤマダ", "ジロウ", "H29.6.1", "2", "chuo", "year"),
             **_child(2, "山田", "三郎", "ヤマダ", "サブロウ", "H30.7.1", "1", "chuo", "year")}
+    # 削除 first asks, on a page of its own; what was typed is already saved.
     response = browser.post(f"/apply/{public_id}/child/", {"action": "remove:children:1", **rows})
     assert response.status_code == 200
+    html = response.content.decode()
+    assert "お子さん2の情報を削除しますか？" in html and "山田 次郎" in html
+    assert 'value="remove_confirmed:children:1"' in html
+    assert draft(public_id).raw["child"]["children-count"] == ["3"]
+    assert draft(public_id).raw["child"]["children-1-child_name__given"] == ["次郎"]
+    # 削除する: the confirmation page posts only its button.
+    response = browser.post(f"/apply/{public_id}/child/", {"action": "remove_confirmed:children:1", "confirmed_removal": "1"})
+    assert response.status_code == 302 and response["Location"] == f"/apply/{public_id}/child/"
+    assert "お子さん2を削除しました" in browser.get(response["Location"]).content.decode()
     raw = draft(public_id).raw["child"]
     assert raw["children-count"] == ["2"]
     assert raw["children-0-child_name__given"] == ["一郎"]

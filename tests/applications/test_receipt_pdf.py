@@ -49,7 +49,6 @@ HKC_RAW = {
     },
     "work": {"working": ["yes"], "employer": ["株式会社サンプル商事 駅前店"], "work_days": ["5"],
              "work_hours": ["9:00〜17:00"], "work_certificate": ["tok-1"]},
-    "confirm": {"consent": ["yes"]},
 }
 
 
@@ -57,9 +56,7 @@ HKC_RAW = {
 def procedure(db):
     department = Department.objects.create(name="こども部")
     section = Section.objects.create(department=department, name="こども政策課")
-    procedure = Procedure.objects.create(
-        code="HKC", section=section, name="放課後児童クラブ入所申請", channel="platform"
-    )
+    procedure = Procedure.objects.create(code="HKC", section=section, name="放課後児童クラブ入所申請")
     definition = FormDefinition.objects.create(procedure=procedure)
     FormVersion.objects.create(definition=definition, number=1, schema=HKC_SCHEMA, status="published")
     return procedure

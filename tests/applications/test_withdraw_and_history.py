@@ -135,28 +135,30 @@ def test_the_status_page_shows_history_in_jst_with_the_section_never_a_staff_nam
     history = history_block(html)
     assert "2025年4月2日 00:30" in history
     labels = re.findall(r"<strong>([^<]+)</strong>（([^）]+)）", history)
-    assert labels == [("受付", "申請者"), ("審査中", "テスト課"), ("差戻し", "テスト課")]
+    # In words, not the office's state names (受付, 審査中, 差戻し).
+    assert labels == [("申請を受け付けました", "申請者"), ("担当課が内容の確認を始めました", "テスト課"),
+                      ("申請内容の修正をお願いしました", "テスト課")]
     # The 差戻し reason is for the applicant; a note made when the review started is not.
     assert "日中につながる電話番号をお願いします。" in history
     assert "内部メモ" not in html
     assert_no_staff_names(html)
-    # An open correction: the applicant is told the link was e-mailed.
-    assert "修正のお願い（差戻し）をメールでお送りしました" in html
+    # An open correction: the applicant is told what to do, with the deadline.
+    assert "メールでお送りした「修正のお願い」のリンクから、申請内容を修正してください（期限: " in html
     assert response["Cache-Control"].startswith("max-age=0")
 
 
 def test_history_after_resubmission_and_decision_shows_the_reasons(world, browser):
     bring_to(world, S.RESUBMITTED)
     html = lookup(browser, world).content.decode()
-    assert "修正のお願い（差戻し）をメールでお送りしました" not in html
-    assert re.findall(r"<strong>([^<]+)</strong>", history_block(html))[-1] == "再提出"
+    assert "「修正のお願い」のリンクから" not in html
+    assert re.findall(r"<strong>([^<]+)</strong>", history_block(html))[-1] == "修正した申請を受け付けました"
     assert "（申請者）" in history_block(html)
 
     backoffice.transition(world.handler, world.number, S.UNDER_REVIEW)
     backoffice.transition(world.approver, world.number, S.REJECTED, comment="対象の区域外です。")
     html = lookup(browser, world).content.decode()
     history = history_block(html)
-    assert re.findall(r"<strong>([^<]+)</strong>（([^）]+)）", history)[-1] == ("却下", "テスト課")
+    assert re.findall(r"<strong>([^<]+)</strong>（([^）]+)）", history)[-1] == ("審査の結果、申請は認められませんでした", "テスト課")
     assert "対象の区域外です。" in history
     assert_no_staff_names(html)
     assert "申請を取り下げる" not in html  # 却下 cannot be withdrawn
@@ -208,7 +210,7 @@ def test_withdrawing_asks_first_then_records_the_event_and_mails(world, browser,
     assert OutboxMessage.objects.filter(kind="submission_withdrawn").count() == 1
 
     html = lookup(browser, world).content.decode()
-    assert re.findall(r"<strong>([^<]+)</strong>（([^）]+)）", history_block(html))[-1] == ("取下げ", "申請者")
+    assert re.findall(r"<strong>([^<]+)</strong>（([^）]+)）", history_block(html))[-1] == ("申請が取り下げられました", "申請者")
     assert "申請を取り下げる" not in html
 
 
@@ -276,5 +278,6 @@ def test_an_expired_correction_is_not_announced(world, browser):
     correct(world)
     CorrectionRequest.objects.update(expires_at=timezone.now() - dt.timedelta(days=1))
     html = lookup(browser, world).content.decode()
-    assert "差戻し" in history_block(html)
-    assert "修正のお願い（差戻し）をメールでお送りしました" not in html
+    assert "申請内容の修正をお願いしました" in history_block(html)
+    assert "修正の期限が過ぎました" in html
+    assert "「修正のお願い」のリンクから" not in html

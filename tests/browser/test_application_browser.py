@@ -223,7 +223,7 @@ class Resident:
         page.get_by_role("button", name="申請を始める").click()
         page.wait_for_url(re.compile(r"/apply/[0-9a-f-]{36}/guardian/$"))
         self.heading("保護者（申請する方）について")
-        expect(page.locator(".step-count")).to_have_text("（1 / 5）")
+        expect(page.locator(".step-count")).to_have_text("ステップ 1 / 4")
         self.check("step 1 (guardian)")
 
     def guardian_with_errors_first(self) -> None:
@@ -338,16 +338,12 @@ class Resident:
             files=[{"name": "就労証明書.jpg", "mimeType": "image/jpeg", "buffer": photo}]
         )
         self.next()
-        page.wait_for_url("**/confirm/")
-        self.heading("申請内容の確認と同意")
-
-    def consent(self) -> None:
-        page = self.page
-        self.check("step 5 (consent)")
-        page.get_by_label("申請内容に誤りがないことを確認し、個人情報の利用目的に同意します").check()
-        self.next()
         page.wait_for_url("**/check/")
         self.heading("入力内容の確認")
+
+    def consent(self) -> None:
+        # On the check page, next to 送信: agreed to after reading the answers back.
+        self.page.get_by_label("申請内容に誤りがないことを確認し、個人情報の利用目的に同意します").check()
 
     def check_answers(self) -> None:
         page = self.page
@@ -461,7 +457,7 @@ def test_apply_on_a_phone_with_two_children_and_a_photo(live_server, hkc, phone_
     resident.status(number, secret)
 
     # Every page of the flow was checked with axe-core.
-    assert len(resident.checked) == 13, resident.checked
+    assert len(resident.checked) == 12, resident.checked
     print(f"screenshots in {tmp_path}")
 
 
@@ -501,7 +497,7 @@ def test_pages_as_rendered_without_the_script_pass_axe(live_server, hkc, phone_p
     number, secret = resident.submit()
     assert_received(number, resident.receipt_pdf_text(number), mailoutbox)
     resident.status(number, secret)
-    assert len(resident.checked) == 13, resident.checked
+    assert len(resident.checked) == 12, resident.checked
 
 
 # 200% zoom: browser zoom multiplies every CSS length (px included) by 2, so the layout
@@ -541,7 +537,7 @@ def test_step_pages_fit_narrow_screens_and_zoom(live_server, hkc, chromium, view
         fits("step 1 with errors")
         page.screenshot(path=tmp_path / "step-errors.png", full_page=True)
         draft_url = page.url.rsplit("/", 2)[0]
-        for step in ("contact", "child", "work", "confirm"):
+        for step in ("contact", "child", "work"):
             page.goto(f"{draft_url}/{step}/")
             expect(page.locator("form[data-form]")).to_be_visible()
             if step == "child":

@@ -79,8 +79,10 @@ def test_demo_form_parses_and_has_a_start_page(code):
         for field in step.fields:
             if field.type == "phone":
                 assert "例: " in field.hint
-    # The last page asks for the resident's confirmation.
-    assert any(f.type == "consent" and f.required for f in schema.steps[-1].fields)
+    # The consent is asked on the check page, after the resident has read the answers
+    # back, never on a page of its own before that.
+    assert schema.consent is not None and schema.consent.label.endswith("同意します")
+    assert not any(f.type == "consent" for f in schema.all_fields())
 
 
 @pytest.mark.parametrize("code", DEMO_CODES)
@@ -115,7 +117,6 @@ def hkc_raw(*, working=True, certificate=("tok-certificate-1",)):
             "children-1-grade": ["1"], "children-1-club": ["chuo"], "children-1-period": ["summer"],
         },
         "work": work,
-        "confirm": {"consent": ["yes"]},
     }
 
 
@@ -183,7 +184,7 @@ def test_hkc_birth_date_in_the_future_is_refused():
     raw = hkc_raw()
     raw["child"]["children-0-birth_date"] = [(timezone.localdate() + dt.timedelta(days=3)).isoformat()]
     run = FormRun(schema_of("HKC"), raw)
-    assert problems_of(run) == {"children-0-birth_date": "生年月日に未来の日付は入力できません。"}
+    assert problems_of(run) == {"children-0-birth_date": "お子さん1の生年月日に未来の日付は入力できません。"}
 
 
 # --- 粗大ごみ収集の申込 ----------------------------------------------------------------------
@@ -202,7 +203,6 @@ def sdg_raw(*, items=(("futon", "2"), ("bicycle", "1")), in_days=14, place="entr
             "preferred_date": [(timezone.localdate() + dt.timedelta(days=in_days)).isoformat()],
             "place": [place],
         },
-        "confirm": {"consent": ["yes"]},
     }
 
 
@@ -226,11 +226,11 @@ def test_sdg_fee_follows_every_row():
 
 def test_sdg_every_row_needs_an_item_and_a_count_within_limits():
     run = FormRun(schema_of("SDG"), sdg_raw(items=(("futon", "1"), ("chest", ""))))
-    assert problems_of(run) == {"items-1-quantity": "数を入力してください。"}
+    assert problems_of(run) == {"items-1-quantity": "品目2の数を入力してください。"}
     run = FormRun(schema_of("SDG"), sdg_raw(items=(("futon", "6"),)))
-    assert problems_of(run) == {"items-0-quantity": "数は5点以下で入力してください。"}
+    assert problems_of(run) == {"items-0-quantity": "品目1の数は5点以下で入力してください。"}
     run = FormRun(schema_of("SDG"), sdg_raw(items=()))
-    assert problems_of(run) == {"items-0-item": "品目を選んでください。", "items-0-quantity": "数を入力してください。"}
+    assert problems_of(run) == {"items-0-item": "品目1を選んでください。", "items-0-quantity": "品目1の数を入力してください。"}
 
 
 def test_sdg_fee_table_matches_the_choices():
@@ -290,7 +290,6 @@ def hjc_raw(*, kind="household", copies="2", include=("relationship",), purpose=
         "applicant": {**name("applicant_name", "鈴木", "一郎", "スズキ", "イチロウ"), "birth_date": ["S60.4.1"]},
         "contact": contact("ichiro@example.jp"),
         "receive": {"delivery": ["mail"]},
-        "confirm": {"consent": ["yes"]},
     }
 
 
@@ -307,9 +306,13 @@ def test_hjc_fee_is_copies_times_300_yen():
     assert shown["受け取り方法"].startswith("郵送")
 
 
-def test_hjc_intro_announces_my_number_card_identity():
+def test_hjc_claims_no_card_check_that_is_not_made():
+    """The card is not read on this site: the form says what is checked instead (the
+    address the certificate is mailed to, an identity document at the counter)."""
     schema = schema_of("HJC")
-    assert "マイナンバーカードによる本人確認" in schema.intro
+    text = json.dumps(load("HJC"), ensure_ascii=False)
+    assert "マイナンバーカードによる本人確認" not in text and "暗証番号" not in text
+    assert "本人確認書類" in schema.intro and "住民票に記載されている住所にだけ" in schema.intro
     guidance = schema.field_map()["mynumber_guidance"].option("text")
     assert "マイナンバー" in guidance
 
@@ -354,7 +357,6 @@ def inu_raw(*, same_as_owner=True, certificate=()):
                 "birth_date": ["令和6年3月1日"], "microchip": ["３９２１４１０００１２３４５６"]},
         "kept": {"same_as_owner": ["yes" if same_as_owner else "no"]},
         "rabies": {"rabies_date": ["2025-04-15"], "rabies_certificate": list(certificate)},
-        "confirm": {"consent": ["yes"]},
     }
 
 
@@ -380,8 +382,8 @@ def test_inu_dog_kept_elsewhere_needs_that_address():
     assert run.answers["rabies_certificate"] == ["tok-rabies"]
 
 
-def test_inu_fee_guidance_says_3000_yen():
-    assert "3,000円" in schema_of("INU").field_map()["fee_guidance"].option("text")
+def test_inu_fee_is_stated_before_sending():
+    assert "3,000円" in schema_of("INU").consent.text
 
 
 # --- 公文書開示請求 ------------------------------------------------------------------------
@@ -394,7 +396,6 @@ def kbk_raw(*, requester="individual", method="paper_copy", delivery="mail", **r
         "contact": {**koriyama(street="2-1"), "phone": ["024-123-4567"], "email": ["naoko@example.jp"]},
         "document": {"document": ["令和6年度 中央公園の維持管理業務の委託契約書"], "purpose": [""]},
         "method": {"disclosure_method": [method], "delivery": [delivery]},
-        "confirm": {"consent": ["yes"]},
     }
 
 

@@ -169,7 +169,7 @@ def test_conditions_inside_a_group_read_the_same_row_first():
         {"vaccinated": False},
     ]
     # The second row's breed is required by the answer outside the group.
-    assert {k: p.message for k, p in result.outcomes["s"].problems.items()} == {"dogs-1-breed": "犬種を入力してください。"}
+    assert {k: p.message for k, p in result.outcomes["s"].problems.items()} == {"dogs-1-breed": "犬2の犬種を入力してください。"}
 
 
 # --- changing earlier answers ----------------------------------------------------------------------
@@ -273,7 +273,7 @@ def test_error_summary_links_each_problem_to_its_input_in_page_order():
     bound = bind_step(result, family, result.raw_by_step["family"], result.outcomes["family"], {})
     summary = error_summary(bound)
     assert summary == [
-        {"anchor": "f-working-0", "message": "保護者は就労していますかを選んでください。"},
+        {"anchor": "f-working-0", "message": "「保護者は就労していますか」で「はい」か「いいえ」を選んでください。"},
         {"anchor": "f-phone", "message": "電話番号を入力してください。"},
     ]
 

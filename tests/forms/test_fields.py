@@ -208,7 +208,7 @@ def test_date_shows_wareki_and_western():
 @pytest.mark.parametrize("typed", ["平成31年5月1日", "令和1年4月30日", "2024-02-30", "きのう", "R6.13.1"])
 def test_impossible_dates_are_refused_naming_the_field(typed):
     message = problem_of(BIRTH, {"birth": typed})
-    assert message.startswith("生年月日: 「")
+    assert message.startswith("生年月日の「")
     assert typed in message
 
 
@@ -274,8 +274,8 @@ def test_yesno_is_a_boolean():
     working = {"key": "working", "type": "yesno", "label": "就労していますか", "required": True}
     assert value_of(working, {"working": "yes"}) is True
     assert value_of(working, {"working": "no"}) is False
-    assert problem_of(working, {"working": "maybe"}) == "就労していますかは「はい」か「いいえ」を選んでください。"
-    assert problem_of(working, {}) == "就労していますかを選んでください。"
+    assert problem_of(working, {"working": "maybe"}) == "「就労していますか」で「はい」か「いいえ」を選んでください。"
+    assert problem_of(working, {}) == "「就労していますか」で「はい」か「いいえ」を選んでください。"
     field = schema_with(working).field_map()["working"]
     assert (display(field, True), display(field, False)) == ("はい", "いいえ")
 
@@ -283,8 +283,8 @@ def test_yesno_is_a_boolean():
 def test_required_consent_must_be_given():
     consent = {"key": "consent", "type": "consent", "label": "個人情報の利用", "required": True}
     assert value_of(consent, {"consent": "yes"}) is True
-    assert problem_of(consent, {}) == "個人情報の利用に同意してください。"
-    assert problem_of(consent, {"consent": "no"}) == "個人情報の利用に同意してください。"
+    assert problem_of(consent, {}) == "「個人情報の利用」にチェックを入れてください。"
+    assert problem_of(consent, {"consent": "no"}) == "「個人情報の利用」にチェックを入れてください。"
     optional = {**consent, "required": False}
     assert value_of(optional, {}) is False
 
@@ -350,7 +350,7 @@ def test_address_requires_postal_code_prefecture_city_and_street():
 
 
 def test_address_refuses_a_malformed_postal_code():
-    assert problem_of(ADDRESS, address_raw(postal_code="96-38601x")).startswith("郵便番号は7桁")
+    assert problem_of(ADDRESS, address_raw(postal_code="96-38601x")).startswith("住所の郵便番号は7桁")
 
 
 # --- computed values ------------------------------------------------------------------------------
@@ -410,9 +410,9 @@ def test_group_row_errors_are_keyed_by_group_row_and_child():
                             "children-1-grade": "5"})
     problems = result.outcomes["s"].problems
     assert set(problems) == {"children-1-child_name", "children-1-grade"}
-    assert problems["children-1-child_name"].message == "氏名を入力してください。"
+    assert problems["children-1-child_name"].message == "お子さん2の氏名を入力してください。"
     assert problems["children-1-child_name"].anchor == "f-children-1-child_name"
-    assert problems["children-1-grade"].message == "学年を選択肢から選んでください。"
+    assert problems["children-1-grade"].message == "お子さん2の学年を選択肢から選んでください。"
     assert problems["children-1-grade"].anchor == "f-children-1-grade-0"
 
 
@@ -432,7 +432,7 @@ def test_group_row_count_stays_within_min_and_max():
 def test_file_field_holds_tokens_up_to_max_files():
     photos = {"key": "photos", "type": "file", "label": "写真", "max_files": 2, "required": True}
     assert value_of(photos, {"photos": ["t1", "t2"]}) == ["t1", "t2"]
-    assert problem_of(photos, {"photos": ["t1", "t2", "t3"]}) == "写真は2ファイルまでです。"
+    assert problem_of(photos, {"photos": ["t1", "t2", "t3"]}) == "写真は2ファイルまで添付できます。"
     assert problem_of(photos, {}) == "写真を添付してください。"
 
 

@@ -186,7 +186,11 @@ def render_receipt_pdf(submission, secret: str | None = None) -> bytes:
             "申請の状況は、受付番号と確認コードで次のページから確かめられます: "
             + _text(f"{settings.SITE_URL.rstrip('/')}/status/"),
             styles["note"],
-        )] if secret else []),
+        )] if secret else [Paragraph(
+            "申請の状況は、受付番号と、受付のメールに書かれた確認コードで次のページから確かめられます: "
+            + _text(f"{settings.SITE_URL.rstrip('/')}/status/"),
+            styles["note"],
+        )]),
         Paragraph(
             "次の内容で申請を受け付けました。お問い合わせの際は、受付番号をお伝えください。"
             "この受付票は申請を受け付けたことを示すもので、許可や決定の通知ではありません。",

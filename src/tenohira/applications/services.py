@@ -22,6 +22,7 @@ from tenohira.applications.models import (
     SubmissionEvent,
     SubmissionVersion,
 )
+from tenohira.applications.progress import history_label
 from tenohira.applications.receipts import new_status_secret, next_receipt_number
 from tenohira.catalog.models import Procedure
 from tenohira.core import outbox
@@ -54,7 +55,16 @@ def start_draft(version: FormVersion) -> tuple[Draft, str]:
 
 
 def owns(draft: Draft, owner_secret: str | None) -> bool:
-    return bool(owner_secret) and secrets.compare_digest(draft.owner_secret_hash, _hash(owner_secret))
+    """The browser's cookie holds the secret of the browser that started the draft, or the
+    token of the e-mailed resume link (any browser that opened the link owns the draft,
+    so the link works again and again, in the mail app's browser as well as the usual one).
+    A draft taken over at the counter belongs to no browser."""
+    if not owner_secret or is_counter_draft(draft):
+        return False
+    digest = _hash(owner_secret)
+    if secrets.compare_digest(draft.owner_secret_hash, digest):
+        return True
+    return bool(draft.resume_token_hash) and secrets.compare_digest(draft.resume_token_hash, digest)
 
 
 def run_of(draft: Draft) -> FormRun:
@@ -97,7 +107,8 @@ def save_step(draft: Draft, step: Step, raw: dict, uploads: dict, removals: list
             raw[name] = [t for t in raw[name] if t in owned]
     draft.raw = {**draft.raw, step.key: raw}
     draft.expires_at = timezone.now() + draft_lifetime()
-    draft.save(update_fields=["raw", "expires_at", "updated_at"])
+    draft.resume_expires_at = draft.expires_at if draft.resume_token_hash else None
+    draft.save(update_fields=["raw", "expires_at", "resume_expires_at", "updated_at"])
     return run_of(draft), problems
 
 
@@ -193,24 +204,41 @@ class NotOwner(Exception):
     """The browser that pressed 送信 does not hold the draft's owner secret."""
 
 
+class OutsideWindow(Exception):
+    """The form is not accepting applications now (受付期間の前か後); `state` is "before"
+    or "closed". The draft is kept as it is."""
+
+    def __init__(self, state: str):
+        self.state = state
+        super().__init__(state)
+
+
+class ConsentMissing(Exception):
+    """送信 was pressed without ticking the check page's consent."""
+
+
 def submit(draft: Draft, *, channel: str = Channel.ONLINE, actor=None) -> tuple[Submission, str | None]:
     """Submit a draft once. Returns (submission, status secret); the secret is None when
     the draft had already been submitted (a double tap, a retry, a replayed POST)."""
     return _submit_once("id", draft.pk, channel=channel, actor=actor)
 
 
-def submit_as_owner(public_id, owner_secret: str | None) -> tuple[Submission, str | None]:
+def submit_as_owner(public_id, owner_secret: str | None, *, consented: bool = False) -> tuple[Submission, str | None]:
     """The resident's 送信 button: like `submit`, with the ownership check made on the
-    locked row, so the button reads the draft once.
-    Raises Draft.DoesNotExist, NotOwner or NotReady."""
-    return _submit_once("public_id", public_id, channel=Channel.ONLINE, actor=None, owner_secret=owner_secret or "")
+    locked row, so the button reads the draft once. `consented`: the check page's
+    consent box was ticked (required when the form asks for one).
+    Raises Draft.DoesNotExist, NotOwner, NotReady, OutsideWindow or ConsentMissing."""
+    return _submit_once(
+        "public_id", public_id, channel=Channel.ONLINE, actor=None, owner_secret=owner_secret or "",
+        consented=consented,
+    )
 
 
 # What a submission reads of its draft, form version and procedure: (model, alias, attnames).
 _LOCKED_COLUMNS = [
-    (Draft, "d", ["id", "public_id", "raw", "owner_secret_hash", "receipt_number", "form_version_id"]),
+    (Draft, "d", ["id", "public_id", "raw", "owner_secret_hash", "resume_token_hash", "receipt_number", "form_version_id"]),
     (FormVersion, "v", ["id", "status", "created_at", "definition_id"]),
-    (FormDefinition, "f", ["id", "procedure_id"]),
+    (FormDefinition, "f", ["id", "procedure_id", "opens_at", "closes_at"]),
     (Procedure, "p", ["id", "code", "name", "section_id", "processing_days"]),
 ]
 
@@ -271,7 +299,7 @@ def _submission_of(draft: Draft) -> Submission | None:
     return submission
 
 
-def _submit_once(key: str, value, *, channel, actor, owner_secret=None) -> tuple[Submission, str | None]:
+def _submit_once(key: str, value, *, channel, actor, owner_secret=None, consented=True) -> tuple[Submission, str | None]:
     """Two short transactions instead of one long one.
 
     The receipt counter is one row per procedure and fiscal year: every submission of a
@@ -290,10 +318,18 @@ def _submit_once(key: str, value, *, channel, actor, owner_secret=None) -> tuple
         existing = _submission_of(locked) if locked.receipt_number else None
         if existing is not None:
             return existing, None
+        # 受付期間: decided here, on the locked row, so a page opened before the deadline
+        # and sent after it is refused too. The counter (channel 窓口) is the section's own
+        # decision: staff may take a late application with the reason on paper.
+        state = locked.form_version.definition.window_state()
+        if channel == Channel.ONLINE and state != "open":
+            raise OutsideWindow(state)
         run = run_of(locked)
         pending = run.first_incomplete()
         if pending is not None:
             raise NotReady(pending)
+        if owner_secret is not None and run.schema.consent is not None and not consented:
+            raise ConsentMissing
         if not locked.receipt_number:
             locked.receipt_number = next_receipt_number(locked.form_version.definition.procedure.code, timezone.now())
             Draft.objects.filter(pk=locked.pk).update(receipt_number=locked.receipt_number)
@@ -388,21 +424,32 @@ def _confirmation(submission: Submission, secret: str) -> OutboxMessage:
     )
 
 
+def resume_token(draft: Draft) -> str:
+    """The draft's resume link token: the same every time it is asked for, so saving again
+    sends the link already sent (it does not cut off a browser that opened the first
+    e-mail). Derived from the site's SECRET_KEY; only its hash is stored, to find the draft."""
+    from django.utils.crypto import salted_hmac
+
+    return salted_hmac("tenohira.applications.resume", str(draft.public_id), algorithm="sha256").hexdigest()[:43]
+
+
 def send_resume_link(draft: Draft, email: str, link_for) -> None:
-    """E-mail a link that reopens this draft (expires after RESUME_LINK_DAYS)."""
-    token = secrets.token_urlsafe(32)
-    days = getattr(settings, "RESUME_LINK_DAYS", 7)
+    """E-mail a link that reopens this draft. It works, as often as needed and from any
+    browser, until the draft expires (DRAFT_LIFETIME_DAYS after the last change)."""
+    token = resume_token(draft)
     with transaction.atomic():
         draft.email = email
         draft.resume_token_hash = _hash(token)
-        draft.resume_expires_at = timezone.now() + dt.timedelta(days=days)
-        draft.save(update_fields=["email", "resume_token_hash", "resume_expires_at", "updated_at"])
+        draft.expires_at = max(draft.expires_at, timezone.now() + draft_lifetime())
+        draft.resume_expires_at = draft.expires_at
+        draft.save(update_fields=["email", "resume_token_hash", "resume_expires_at", "expires_at", "updated_at"])
         title = draft.form_version.parsed().title
         outbox.enqueue(
             kind="resume_link", to=email, subject=f"【{settings.MUNICIPALITY_NAME}】入力の続きはこちらから（{title}）",
             body="\n".join([
                 f"「{title}」の入力内容を保存しました。",
-                f"次のリンクから続きを入力できます（{local(draft.resume_expires_at):%Y年%m月%d日 %H:%M} まで有効）。",
+                "次のリンクから、何度でも続きを入力できます（入力するたびに期限が延びます。"
+                f"今の期限: {local(draft.expires_at):%Y年%m月%d日 %H:%M}）。",
                 "",
                 link_for(token),
                 "",
@@ -412,21 +459,26 @@ def send_resume_link(draft: Draft, email: str, link_for) -> None:
         )
 
 
-def resume(token: str) -> tuple[Draft, str] | None:
-    """The draft a resume link opens, with a fresh owner secret; None if unknown/expired.
-    The link works once: using it issues a new owner secret and forgets the token."""
-    if not token:
+def resume(token: str) -> Draft | None:
+    """The draft a resume link opens (None if unknown, expired or already purged). The
+    browser then keeps the token itself as its owner cookie (see `owns`); nothing is
+    consumed, so the link keeps working until the draft expires."""
+    if not token or len(token) > 100:
         return None
     with transaction.atomic():
         draft = Draft.objects.select_for_update().filter(resume_token_hash=_hash(token)).first()
-        if draft is None or draft.resume_expires_at is None or draft.resume_expires_at < timezone.now():
+        if draft is None or draft.expires_at <= timezone.now():
             return None
-        owner_secret = secrets.token_urlsafe(32)
-        draft.owner_secret_hash = _hash(owner_secret)
-        draft.resume_token_hash = ""
         draft.expires_at = max(draft.expires_at, timezone.now() + draft_lifetime())
-        draft.save(update_fields=["owner_secret_hash", "resume_token_hash", "expires_at", "updated_at"])
-        return draft, owner_secret
+        draft.resume_expires_at = draft.expires_at
+        draft.save(update_fields=["expires_at", "resume_expires_at", "updated_at"])
+        return draft
+
+
+def known_email(draft: Draft) -> str:
+    """The address a resume link may go to without asking: the one given for a link
+    before, else the form's own e-mail answer."""
+    return draft.email or contact_email(run_of(draft))
 
 
 def find_submission(receipt_number: str, secret: str) -> Submission | None:
@@ -906,7 +958,8 @@ COMMENTED_STATUSES = {Submission.Status.RETURNED, Submission.Status.REJECTED, Su
 
 
 def public_history(submission: Submission) -> list[dict]:
-    """The history as the applicant sees it: when, which state, by whom, the reason.
+    """The history as the applicant sees it: when, what happened (in words, not state
+    names: progress.HISTORY), by whom, the reason.
 
     Staff are never named: a staff member's step shows the section that handles the
     application."""
@@ -917,7 +970,7 @@ def public_history(submission: Submission) -> list[dict]:
         else:
             who = submission.section.name
         rows.append({
-            "at": event.at, "status": event.to_label, "who": who,
+            "at": event.at, "status": history_label(event.to_status), "who": who,
             "comment": event.comment if event.to_status in COMMENTED_STATUSES else "",
         })
     return rows

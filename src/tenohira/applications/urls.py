@@ -10,6 +10,7 @@ urlpatterns = [
     path("apply/<uuid:public_id>/done/", views.done, name="done"),
     path("apply/<uuid:public_id>/receipt.pdf", views.receipt_pdf, name="receipt_pdf"),
     path("apply/<uuid:public_id>/save/", views.save_for_later, name="save"),
+    path("apply/<uuid:public_id>/resend/", views.resend, name="resend"),
     path("apply/<uuid:public_id>/handoff/", views.handoff, name="handoff"),
     path("apply/<uuid:public_id>/<slug:step_key>/", views.step, name="step"),
     path("resume/<str:token>/", views.resume, name="resume"),

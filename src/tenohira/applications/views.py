@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -20,8 +21,8 @@ from tenohira.catalog.selectors import get_published_procedure
 from tenohira.core import japanese
 from tenohira.core.ratelimit import hit
 from tenohira.core.site import public_url, staff_url
-from tenohira.forms import editing
-from tenohira.forms.engine import raw_from_post
+from tenohira.forms import editing, windows
+from tenohira.forms.engine import display, raw_from_post
 from tenohira.forms.rendering import bind_step, error_summary
 
 OWNER_COOKIE = "tnh_draft"
@@ -48,9 +49,32 @@ def _owned_draft(request, public_id):
 
 
 def _not_owner(request, draft):
-    # The browser lost the draft cookie (another browser, cleared cookies): the resident's
-    # typing is shown back and they are offered the e-mailed link, never another's data.
-    return render(request, "applications/not_owner.html", {"draft": draft}, status=403)
+    """The browser may not edit this draft. Staff took it over at the counter: the phone
+    says so, plainly. Otherwise the browser lost the draft cookie (another browser,
+    cleared cookies): the resident is offered the link again, by e-mail to the address
+    already given, never another's data."""
+    if services.is_counter_draft(draft):
+        return render(request, "applications/at_counter.html", {"draft": draft, "procedure": _procedure(draft),
+                      "submitted": hasattr(draft, "submission")}, status=409)
+    email = services.known_email(draft)
+    return render(request, "applications/not_owner.html",
+                  {"draft": draft, "masked_email": _mask(email) if email else ""}, status=403)
+
+
+def _mask(email: str) -> str:
+    """h****@example.jp: enough for the resident to recognise their address, not enough
+    for someone else who has the page's URL to learn it."""
+    local_part, _at, domain = email.partition("@")
+    return f"{local_part[:1]}{'*' * max(len(local_part) - 1, 3)}@{domain}"
+
+
+def _procedure(draft):
+    return draft.form_version.definition.procedure
+
+
+def _window(definition) -> dict:
+    """受付期間 for a template: its state and the sentence that says it."""
+    return {"state": definition.window_state(), "notice": windows.notice(definition)}
 
 
 @require_http_methods(["GET", "POST"])
@@ -63,12 +87,22 @@ def start(request, code: str):
     if version is None:
         raise Http404("no form")
     schema = version.parsed()
-    if request.method == "POST":
+    window = _window(version.definition)
+    if request.method == "POST" and window["state"] == "open":
         draft, secret = services.start_draft(version)
         first_step = services.run_of(draft).visible[0]
         response = HttpResponseRedirect(reverse("applications:step", args=[draft.public_id, first_step.key]))
         return _set_owner(response, draft, secret)
-    return render(request, "applications/start.html", {"procedure": procedure, "schema": schema})
+    # Outside 受付期間 the page says when it opens or that it closed, with no button; a
+    # POST sent anyway (an old tab) gets the same page.
+    refused = request.method == "POST"
+    return render(request, "applications/start.html", {"procedure": procedure, "schema": schema, "window": window},
+                  status=403 if refused else 200)
+
+
+def _step_url(draft, step, returning: bool = False) -> str:
+    url = reverse("applications:step", args=[draft.public_id, step.key])
+    return f"{url}?return=check" if returning else url
 
 
 @require_http_methods(["GET", "POST"])
@@ -85,25 +119,45 @@ def step(request, public_id, step_key: str):
         target = run.first_incomplete() or run.visible[-1]
         return HttpResponseRedirect(reverse("applications:step", args=[draft.public_id, target.key]))
     returning = request.GET.get("return") == "check" or request.POST.get("return") == "check"
+    accepting = draft.form_version.definition.is_accepting()
     show_errors = False
     extra_problems: list[tuple[str, str]] = []
     raw = dict(draft.raw.get(current.key, {}))
 
     if request.method == "POST":
         action = request.POST.get("action", "continue")
-        raw = raw_from_post(request.POST, current)
-        removals, problem = editing.apply_button(action, raw, schema.field_map())
+        fields = schema.field_map()
+        if request.POST.get("confirmed_removal"):
+            # The no-JavaScript confirmation page posts only the button: the step's inputs
+            # are the ones already saved when 削除 was first pressed.
+            raw = {name: list(values) for name, values in raw.items()}
+        else:
+            raw = raw_from_post(request.POST, current)
+        removal = _removal(action, fields) if accepting else None
+        if removal is not None and not removal["confirmed"]:
+            # 削除 asks first: what was typed is saved, then the question, on its own page.
+            services.save_step(draft, current, raw, {name: request.FILES.getlist(name) for name in request.FILES}, [])
+            return _confirm_removal(request, draft, current, removal, returning)
+        edit = f"remove:{removal['group']}:{removal['index']}" if removal is not None else action
+        removals, problem = editing.apply_button(edit, raw, fields)
         if problem:
             extra_problems.append(problem)
         uploads = {name: request.FILES.getlist(name) for name in request.FILES}
+        # Outside 受付期間 the typing is still kept (nothing is lost); the resident is only
+        # not taken any further: the check page says the period has ended.
         run, upload_problems = services.save_step(draft, current, raw, uploads, removals)
         extra_problems += upload_problems
         draft.refresh_from_db()
         raw = draft.raw.get(current.key, {})
+        if not accepting:
+            return HttpResponseRedirect(reverse("applications:check", args=[draft.public_id]))
         if action == "save_later":
             return HttpResponseRedirect(reverse("applications:save", args=[draft.public_id]))
         if action == "handoff":  # 窓口で続ける: what was typed here is kept, then the code
             return HttpResponseRedirect(reverse("applications:handoff", args=[draft.public_id]))
+        if removal is not None:
+            messages.info(request, _("%(row)sを削除しました。") % {"row": removal["row"]})
+            return HttpResponseRedirect(_step_url(draft, current, returning))
         if action == "continue":
             outcome = run.outcomes.get(current.key)
             if outcome is not None and outcome.ok and not upload_problems:
@@ -116,6 +170,8 @@ def step(request, public_id, step_key: str):
                 )
                 return HttpResponseRedirect(target)
             show_errors = True
+    elif not accepting:
+        return HttpResponseRedirect(reverse("applications:check", args=[draft.public_id]))
 
     outcome = run.outcomes.get(current.key) if show_errors else None
     bound = bind_step(run, current, raw, outcome, services.attachments_of(draft))
@@ -128,11 +184,81 @@ def step(request, public_id, step_key: str):
             "draft": draft, "schema": schema, "step": current, "fields": bound, "errors": errors,
             "extra_errors": dict(extra_problems), "returning": returning,
             "back_url": reverse("applications:step", args=[draft.public_id, previous.key]) if previous
-            else reverse("applications:start", args=[draft.form_version.definition.procedure.code]),
-            "step_number": run.visible.index(current) + 1, "step_total": len(run.visible),
-            "procedure": draft.form_version.definition.procedure,
+            else reverse("applications:start", args=[_procedure(draft).code]),
+            # Counted over every page of the form, also pages an answer may skip, so the
+            # total never changes while the resident goes on (a skipped page only makes
+            # the number jump).
+            "step_number": schema.steps.index(current) + 1, "step_total": len(schema.steps),
+            "computed_so_far": _computed_before(run, current),
+            "procedure": _procedure(draft),
         },
         status=400 if errors and request.method == "POST" else 200,
+    )
+
+
+def _removal(action: str, fields) -> dict | None:
+    """remove:<group>:<row> (asks first) or remove_confirmed:<group>:<row> (removes)."""
+    kind, _sep, rest = action.partition(":")
+    if kind not in {"remove", "remove_confirmed"}:
+        return None
+    group_key, _sep, index = rest.partition(":")
+    group = fields.get(group_key)
+    if group is None or group.type != "group" or not index.isdigit():
+        return None
+    number = int(index) + 1
+    return {
+        "group": group_key, "index": int(index), "field": group, "confirmed": kind == "remove_confirmed",
+        "row": f"{group.option('row_label') or group.label}{number}",
+    }
+
+
+def _confirm_removal(request, draft, current, removal, returning: bool):
+    """「お子さん2の情報を削除しますか？」 with what the row holds, 削除する and 戻る."""
+    draft.refresh_from_db(fields=["raw"])
+    run = services.run_of(draft)
+    rows = run.answers.get(removal["group"]) or []
+    row = rows[removal["index"]] if removal["index"] < len(rows) else {}
+    items = [
+        {"label": child.label, "value": display(child, row[child.key])}
+        for child in removal["field"].children
+        if child.key in row and row[child.key] not in (None, "", [], {})
+    ]
+    return render(request, "applications/remove_confirm.html", {
+        "draft": draft, "schema": run.schema, "step": current, "row": removal["row"], "items": items,
+        "action": f"remove_confirmed:{removal['group']}:{removal['index']}", "returning": returning,
+        "back_url": _step_url(draft, current, returning), "procedure": _procedure(draft),
+    })
+
+
+def _computed_before(run, current) -> list[dict]:
+    """Amounts computed on earlier pages (手数料), shown again on the pages that follow:
+    without JavaScript this is where a resident first sees the figure."""
+    shown = []
+    for earlier in run.visible:
+        if earlier is current:
+            break
+        for fld in earlier.fields:
+            if fld.type == "computed" and fld.key in run.answers:
+                shown.append({"label": fld.label, "value": display(fld, run.answers[fld.key])})
+    return shown
+
+
+def _section_contact(procedure) -> dict:
+    section = procedure.section
+    return {"name": section.name, "phone": section.phone, "email": section.email, "place": section.place,
+            "hours": section.hours}
+
+
+def _check_page(request, draft, run, *, consent_error: str = "", status: int = 200):
+    definition = draft.form_version.definition
+    procedure = _procedure(draft)
+    errors = [{"anchor": "f-consent", "message": consent_error}] if consent_error else []
+    return render(
+        request, "applications/check.html",
+        {"draft": draft, "schema": run.schema, "summary": run.summary(), "procedure": procedure,
+         "window": _window(definition), "contact": _section_contact(procedure), "errors": errors,
+         "consent_error": consent_error, "complete": run.complete},
+        status=status,
     )
 
 
@@ -146,37 +272,51 @@ def check(request, public_id):
     if hasattr(draft, "submission"):
         return HttpResponseRedirect(reverse("applications:done", args=[draft.public_id]))
     run = services.run_of(draft)
-    pending = run.first_incomplete()
-    if pending is not None:
-        return HttpResponseRedirect(reverse("applications:step", args=[draft.public_id, pending.key]))
-    return render(
-        request, "applications/check.html",
-        {"draft": draft, "schema": run.schema, "summary": run.summary(),
-         "procedure": draft.form_version.definition.procedure},
-    )
+    if draft.form_version.definition.is_accepting():
+        pending = run.first_incomplete()
+        if pending is not None:
+            return HttpResponseRedirect(reverse("applications:step", args=[draft.public_id, pending.key]))
+    # Outside 受付期間 the answers are shown as they are (also an unfinished draft), with
+    # the notice and how to reach the section, but nothing can be sent.
+    return _check_page(request, draft, run)
 
 
 def _submit(request, public_id):
     """The submit button. services.submit_as_owner reads the draft under a lock and decides
-    everything there (owner? complete? already submitted?), so nothing is read twice."""
+    everything there (owner? open? complete? consent? already submitted?), so nothing is
+    read twice."""
+    consented = request.POST.get("consent") == "yes"
     try:
-        submission, secret = services.submit_as_owner(public_id, request.COOKIES.get(OWNER_COOKIE))
+        submission, secret = services.submit_as_owner(public_id, request.COOKIES.get(OWNER_COOKIE), consented=consented)
     except Draft.DoesNotExist:
         raise Http404("draft not found") from None
     except services.NotOwner:
         return _not_owner(request, selectors.get_draft(public_id))
     except services.NotReady as exc:
         return HttpResponseRedirect(reverse("applications:step", args=[public_id, exc.step.key]))
+    except services.OutsideWindow:
+        draft = selectors.get_draft(public_id)
+        return _check_page(request, draft, services.run_of(draft), status=409)
+    except services.ConsentMissing:
+        draft = selectors.get_draft(public_id)
+        run = services.run_of(draft)
+        label = run.schema.consent.label.rstrip("。")
+        message = _("送信するには「%(label)s」にチェックを入れてください。") % {"label": label}
+        return _check_page(request, draft, run, consent_error=message, status=400)
     draft = submission.draft
     response = HttpResponseRedirect(reverse("applications:done", args=[draft.public_id]))
     if secret:
-        # Shown once on the next page; a signed cookie on the draft's path, so the
-        # submission writes no session row.
+        # Shown once on the next page (and printed on the receipt PDF downloaded from it);
+        # a signed cookie on the draft's path, so the submission writes no session row.
         response.set_signed_cookie(
             STATUS_CODE_COOKIE, secret, salt=STATUS_CODE_COOKIE, max_age=3600, path=_draft_path(draft),
             httponly=True, samesite="Lax", secure=settings.SESSION_COOKIE_SECURE,
         )
     return response
+
+
+def _status_code(request) -> str | None:
+    return request.get_signed_cookie(STATUS_CODE_COOKIE, default=None, salt=STATUS_CODE_COOKIE)
 
 
 def done(request, public_id):
@@ -186,8 +326,8 @@ def done(request, public_id):
     submission = getattr(draft, "submission", None)
     if submission is None:
         return HttpResponseRedirect(reverse("applications:check", args=[draft.public_id]))
-    secret = request.get_signed_cookie(STATUS_CODE_COOKIE, default=None, salt=STATUS_CODE_COOKIE)
-    return render(request, "applications/done.html", {"draft": draft, "submission": submission, "secret": secret})
+    return render(request, "applications/done.html",
+                  {"draft": draft, "submission": submission, "secret": _status_code(request)})
 
 
 def receipt_pdf(request, public_id):
@@ -199,10 +339,17 @@ def receipt_pdf(request, public_id):
         raise Http404("not submitted")
     from tenohira.applications.receipt_pdf import render_receipt_pdf
 
-    response = HttpResponse(render_receipt_pdf(submission), content_type="application/pdf")
+    # Only the hash of the 確認コード is stored: the receipt carries the code while the
+    # browser still holds it from the completion page (an hour), else says where it is.
+    pdf = render_receipt_pdf(submission, secret=_status_code(request))
+    response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="receipt-{submission.receipt_number}.pdf"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _link_for(request):
+    return lambda token: public_url(reverse("applications:resume", args=[token]))
 
 
 @require_http_methods(["GET", "POST"])
@@ -211,7 +358,8 @@ def save_for_later(request, public_id):
     if not owner:
         return _not_owner(request, draft)
     error = ""
-    email = draft.email
+    # The address the resident already gave (for an earlier link, or in the form).
+    email = services.known_email(draft)
     if request.method == "POST":
         from django.core.exceptions import ValidationError
         from django.core.validators import validate_email
@@ -220,31 +368,53 @@ def save_for_later(request, public_id):
         try:
             validate_email(email)
         except ValidationError:
-            error = "メールアドレスの形式が正しくありません（例: name@example.jp）。"
+            error = _("メールアドレスの形式が正しくありません（例: name@example.jp）。")
         else:
             if not hit(f"resume:{draft.pk}", limit=5, window=dt.timedelta(hours=1)):
-                error = "短い時間に何度も送信されました。しばらくしてからお試しください。"
+                error = _("短い時間に何度も送信されました。しばらくしてからお試しください。")
             else:
-                services.send_resume_link(
-                    draft, email, lambda token: public_url(reverse("applications:resume", args=[token]))
-                )
+                services.send_resume_link(draft, email, _link_for(request))
                 return render(request, "applications/saved.html", {"draft": draft, "email": email,
-                              "days": settings.RESUME_LINK_DAYS})
-    return render(request, "applications/save.html", {"draft": draft, "error": error, "email": email},
+                              "expires_at": draft.expires_at, "procedure": _procedure(draft)})
+    return render(request, "applications/save.html",
+                  {"draft": draft, "error": error, "email": email, "procedure": _procedure(draft)},
                   status=400 if error else 200)
 
 
+@require_http_methods(["POST"])
+def resend(request, public_id):
+    """From the 「この申請を開けません」 page: the resume link again, to the address the
+    resident already gave (never to one typed here, so the page's URL alone reveals
+    nothing and sends nothing anywhere else)."""
+    draft = selectors.get_draft(public_id)
+    email = services.known_email(draft)
+    if hasattr(draft, "submission") or services.is_counter_draft(draft) or not email:
+        return _not_owner(request, draft)
+    if not hit(f"resume:{draft.pk}", limit=5, window=dt.timedelta(hours=1)):
+        return render(request, "applications/not_owner.html",
+                      {"draft": draft, "masked_email": _mask(email),
+                       "error": _("短い時間に何度も送信されました。しばらくしてからお試しください。")}, status=429)
+    services.send_resume_link(draft, email, _link_for(request))
+    return render(request, "applications/saved.html",
+                  {"draft": draft, "email": _mask(email), "expires_at": draft.expires_at,
+                   "procedure": _procedure(draft)})
+
+
 def resume(request, token: str):
-    opened = services.resume(token)
-    if opened is None:
+    draft = services.resume(token)
+    if draft is None:
         return render(request, "applications/resume_invalid.html", status=404)
-    draft, secret = opened
+    draft = selectors.get_draft(draft.public_id)
+    if services.is_counter_draft(draft):
+        return _not_owner(request, draft)
+    if hasattr(draft, "submission"):
+        return _set_owner(HttpResponseRedirect(reverse("applications:done", args=[draft.public_id])), draft, token)
     run = services.run_of(draft)
     target = run.first_incomplete()
     url = (reverse("applications:step", args=[draft.public_id, target.key]) if target
            else reverse("applications:check", args=[draft.public_id]))
-    messages.info(request, "保存した入力内容を読み込みました。続きから入力できます。")
-    return _set_owner(HttpResponseRedirect(url), draft, secret)
+    messages.info(request, _("保存した入力内容を読み込みました。続きから入力できます。"))
+    return _set_owner(HttpResponseRedirect(url), draft, token)
 
 
 @never_cache
@@ -395,9 +565,13 @@ def _lookup_allowed(request, number: str) -> bool:
 def _status_details(submission, secret: str) -> dict:
     """What the status page shows after a lookup, besides the facts: history, the open
     correction, and the withdraw button (which posts the number and secret again)."""
+    from tenohira.applications import progress
+
+    correction = services.pending_correction(submission)
     return {
         "history": services.public_history(submission),
-        "pending_correction": services.pending_correction(submission),
+        "pending_correction": correction,
+        "progress": progress.explain(submission, correction),
         "can_withdraw": services.can_withdraw(submission),
         "secret": secret,
     }

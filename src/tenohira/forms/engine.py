@@ -8,13 +8,21 @@ changes their mind it comes back) but never validated or submitted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 from tenohira.forms.conditions import Scope, holds
 from tenohira.forms.expressions import evaluate
-from tenohira.forms.fields import FIELD_TYPES, FieldError, Raw, first
+from tenohira.forms.fields import (
+    FIELD_TYPES,
+    FieldError,
+    Raw,
+    first,
+    is_question,
+    name_of,
+    yesno_message,
+)
 from tenohira.forms.schema import Field, FormSchema, Step
 
 
@@ -61,11 +69,15 @@ def _clean_field(fld: Field, raw: Raw, prefix: str, scope: Scope, fields, outcom
         return
     if fld.type == "group":
         rows = []
+        row_label = fld.option("row_label") or fld.label
         for index in range(kind.row_count(fld, raw, prefix)):
             row: dict[str, Any] = {}
             row_scope = scope.child(row)
             for child in fld.children:
-                _clean_field(child, raw, f"{prefix}-{index}-{child.key}", row_scope, fields, outcome, row)
+                # A message inside a row says which row (「お子さん2の学年を選んでください」),
+                # in the error summary and by the field alike.
+                named = replace(child, options={**child.options, "_row": f"{row_label}{index + 1}"})
+                _clean_field(named, raw, f"{prefix}-{index}-{child.key}", row_scope, fields, outcome, row)
             rows.append(row)
         target[fld.key] = rows
         return
@@ -88,13 +100,22 @@ def _clean_field(fld: Field, raw: Raw, prefix: str, scope: Scope, fields, outcom
 
 
 def _required_message(fld: Field) -> str:
-    if fld.type in {"choice", "yesno", "multichoice"}:
-        return f"{fld.label}を選んでください。"
+    """「〜を入力してください」「〜を選んでください」; a label that is a question is quoted
+    and answered (「「犬を飼っていますか」で「はい」か「いいえ」を選んでください」)."""
+    name = name_of(fld)
+    if fld.type == "yesno":
+        return yesno_message(fld)
+    if fld.type in {"choice", "multichoice"}:
+        return f"{name}の答えを選んでください。" if is_question(fld.label) else f"{name}を選んでください。"
     if fld.type == "consent":
-        return f"{fld.label}に同意してください。"
+        # A consent label is a sentence (「…に同意します」): it cannot take に同意してください.
+        row = fld.option("_row")
+        return f"{row + 'の' if row else ''}「{fld.label.rstrip('。')}」にチェックを入れてください。"
     if fld.type == "file":
-        return f"{fld.label}を添付してください。"
-    return f"{fld.label}を入力してください。"
+        return f"{name}を添付してください。"
+    if is_question(fld.label):
+        return f"{name}に答えてください。"
+    return f"{name}を入力してください。"
 
 
 class FormRun:

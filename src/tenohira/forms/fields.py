@@ -30,6 +30,21 @@ class FieldError(ValueError):
     """What the resident must fix in one field (shown by the field and in the summary)."""
 
 
+def is_question(label: str) -> bool:
+    """「保護者は就労していますか」: a label asked as a question cannot take を/は directly."""
+    return label.rstrip().endswith(("か", "？", "?"))
+
+
+def name_of(field: Field) -> str:
+    """How a message names the field: 「お子さん2の学年」 inside a repeating group (the
+    engine gives each row's copy of the field its `_row` option), the question quoted."""
+    label = f"「{field.label}」" if is_question(field.label) else field.label
+    row = field.option("_row")
+    if row and row.removeprefix(field.label).isdigit():
+        return row  # 「品目2の品目」 says it twice: 「品目2」 is enough
+    return f"{row}の{label}" if row else label
+
+
 def first(raw: Raw, name: str) -> str:
     values = raw.get(name) or [""]
     return values[0] if values else ""
@@ -78,7 +93,7 @@ class TextType(FieldType):
             value = fold_width(value)  # 受付番号や車両番号のような記号的な値は半角にそろえる
         limit = field.option("max_length", self.default_max)
         if len(value) > limit:
-            raise FieldError(f"{field.label}は{limit}文字以内で入力してください（今は{len(value)}文字です）。")
+            raise FieldError(f"{name_of(field)}は{limit}文字以内で入力してください（今は{len(value)}文字です）。")
         return value
 
 
@@ -107,16 +122,16 @@ class NumberType(FieldType):
         try:
             number = Decimal(text)
         except InvalidOperation:
-            raise FieldError(f"{field.label}は数字で入力してください。") from None
+            raise FieldError(f"{name_of(field)}は数字で入力してください。") from None
         if field.option("integer", True):
             if number != number.to_integral_value():
-                raise FieldError(f"{field.label}は整数で入力してください。")
+                raise FieldError(f"{name_of(field)}は整数で入力してください。")
             number = int(number)
         low, high = field.option("min"), field.option("max")
         if low is not None and number < low:
-            raise FieldError(f"{field.label}は{low}{unit}以上で入力してください。")
+            raise FieldError(f"{name_of(field)}は{low}{unit}以上で入力してください。")
         if high is not None and number > high:
-            raise FieldError(f"{field.label}は{high}{unit}以下で入力してください。")
+            raise FieldError(f"{name_of(field)}は{high}{unit}以下で入力してください。")
         return number if isinstance(number, int) else str(number)
 
     def display(self, field, value):
@@ -134,7 +149,7 @@ class EmailType(FieldType):
         try:
             validate_email(value)
         except ValidationError:
-            raise FieldError("メールアドレスの形式が正しくありません（例: name@example.jp）。") from None
+            raise FieldError(f"{name_of(field)}の形式が正しくありません（例: name@example.jp）。") from None
         local, _, domain = value.rpartition("@")
         return f"{local}@{domain.lower()}"
 
@@ -147,7 +162,8 @@ class PhoneType(FieldType):
         try:
             return japanese.phone(first(raw, prefix))
         except japanese.InputError as exc:
-            raise FieldError(str(exc)) from None
+            # The library says 電話番号; the resident sees the field's own name (and row).
+            raise FieldError(str(exc).replace("電話番号", name_of(field), 1)) from None
 
     def display(self, field, value):
         return japanese.format_phone(value) if value else ""
@@ -161,9 +177,9 @@ class PostalCodeType(FieldType):
         try:
             code = japanese.postal_code(first(raw, prefix))
         except japanese.InputError as exc:
-            raise FieldError(str(exc)) from None
+            raise FieldError(str(exc).replace("郵便番号", name_of(field), 1)) from None
         if japanese.lookup_postal_code(code) is None:
-            raise FieldError(f"郵便番号「{code}」は見つかりません。番号を確かめてください。")
+            raise FieldError(f"{name_of(field)}「{code}」は見つかりません。番号を確かめてください。")
         return code
 
     def display(self, field, value):
@@ -189,11 +205,11 @@ class AddressType(FieldType):
         value = {part: first(raw, f"{prefix}__{part}").strip() for part in self.parts}
         missing = [self.parts[p] for p in self.required_parts if not value[p]]
         if missing:
-            raise FieldError(f"{field.label}の{'・'.join(missing)}を入力してください。")
+            raise FieldError(f"{name_of(field)}の{'・'.join(missing)}を入力してください。")
         try:
             value["postal_code"] = japanese.postal_code(value["postal_code"])
         except japanese.InputError as exc:
-            raise FieldError(str(exc)) from None
+            raise FieldError(f"{name_of(field)}の{exc}") from None
         value["street"] = fold_width(value["street"])
         return value
 
@@ -222,16 +238,16 @@ class NameType(FieldType):
         needed = ["family", "given"] + (["family_kana", "given_kana"] if with_kana else [])
         missing = [self.parts[p] for p in needed if not value[p]]
         if missing:
-            raise FieldError(f"{field.label}の{'・'.join(missing)}を入力してください。")
+            raise FieldError(f"{name_of(field)}の{'・'.join(missing)}を入力してください。")
         for part in ("family", "given"):
             if len(value[part]) > 50:
-                raise FieldError(f"{field.label}の{self.parts[part]}は50文字以内で入力してください。")
+                raise FieldError(f"{name_of(field)}の{self.parts[part]}は50文字以内で入力してください。")
         if with_kana:
             try:
                 value["family_kana"] = japanese.furigana(value["family_kana"]).replace(" ", "")
                 value["given_kana"] = japanese.furigana(value["given_kana"]).replace(" ", "")
             except japanese.InputError as exc:
-                raise FieldError(f"{field.label}の{exc}") from None
+                raise FieldError(f"{name_of(field)}の{exc}") from None
         else:
             value.pop("family_kana"), value.pop("given_kana")
         return value
@@ -265,18 +281,18 @@ class DateType(FieldType):
         try:
             date = parse_date(first(raw, prefix))
         except WarekiError as exc:
-            raise FieldError(f"{field.label}: {exc}") from None
+            raise FieldError(f"{name_of(field)}の{exc}") from None
         today = timezone.localdate()
         if field.option("not_future") and date > today:
-            raise FieldError(f"{field.label}に未来の日付は入力できません。")
+            raise FieldError(f"{name_of(field)}に未来の日付は入力できません。")
         low = field.option("min_days_from_today")
         if low is not None and date < today + dt.timedelta(days=low):
             earliest = today + dt.timedelta(days=low)
-            raise FieldError(f"{field.label}は{format_wareki(earliest)}以降の日付を入力してください。")
+            raise FieldError(f"{name_of(field)}は{format_wareki(earliest)}以降の日付を入力してください。")
         high = field.option("max_days_from_today")
         if high is not None and date > today + dt.timedelta(days=high):
             latest = today + dt.timedelta(days=high)
-            raise FieldError(f"{field.label}は{format_wareki(latest)}までの日付を入力してください。")
+            raise FieldError(f"{name_of(field)}は{format_wareki(latest)}までの日付を入力してください。")
         return date.isoformat()
 
     def display(self, field, value):
@@ -311,7 +327,7 @@ class ChoiceType(FieldType):
     def clean(self, field, raw, prefix):
         value = first(raw, prefix)
         if value not in self.labels(field):
-            raise FieldError(f"{field.label}を選択肢から選んでください。")
+            raise FieldError(f"{name_of(field)}を選択肢から選んでください。")
         return value
 
     def display(self, field, value):
@@ -329,13 +345,13 @@ class MultiChoiceType(ChoiceType):
         labels = self.labels(field)
         chosen = [v for v in raw.get(prefix, []) if v]
         if any(v not in labels for v in chosen):
-            raise FieldError(f"{field.label}を選択肢から選んでください。")
+            raise FieldError(f"{name_of(field)}を選択肢から選んでください。")
         ordered = [v for v in labels if v in chosen]
         low, high = field.option("min"), field.option("max")
         if low and len(ordered) < low:
-            raise FieldError(f"{field.label}は{low}つ以上選んでください。")
+            raise FieldError(f"{name_of(field)}は{low}つ以上選んでください。")
         if high and len(ordered) > high:
-            raise FieldError(f"{field.label}は{high}つまで選べます。")
+            raise FieldError(f"{name_of(field)}は{high}つまで選べます。")
         return ordered
 
     def to_raw(self, field, value, prefix):
@@ -353,7 +369,7 @@ class YesNoType(FieldType):
     def clean(self, field, raw, prefix):
         value = first(raw, prefix)
         if value not in {"yes", "no"}:
-            raise FieldError(f"{field.label}は「はい」か「いいえ」を選んでください。")
+            raise FieldError(yesno_message(field))
         return value == "yes"
 
     def to_raw(self, field, value, prefix):
@@ -361,6 +377,12 @@ class YesNoType(FieldType):
 
     def display(self, field, value):
         return "" if value is None else ("はい" if value else "いいえ")
+
+
+def yesno_message(field: Field) -> str:
+    if is_question(field.label):
+        return f"{name_of(field)}で「はい」か「いいえ」を選んでください。"
+    return f"{name_of(field)}について「はい」か「いいえ」を選んでください。"
 
 
 class ConsentType(FieldType):
@@ -403,7 +425,7 @@ class FileType(FieldType):
         tokens = [v for v in raw.get(prefix, []) if v]
         limit = field.option("max_files", 5)
         if len(tokens) > limit:
-            raise FieldError(f"{field.label}は{limit}ファイルまでです。")
+            raise FieldError(f"{name_of(field)}は{limit}ファイルまで添付できます。")
         return tokens
 
     def to_raw(self, field, value, prefix):

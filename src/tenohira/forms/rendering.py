@@ -29,6 +29,7 @@ class BoundField:
     condition_hint: str = ""
     rows: list[list[BoundField]] = field(default_factory=list)
     computed: str = ""
+    compute_data: dict | None = None  # what forms.js needs to recompute it as one types
     attachments: list = field(default_factory=list)
 
     @property
@@ -88,6 +89,14 @@ class BoundField:
         return json.dumps(self.live_condition, ensure_ascii=False) if self.live_condition else ""
 
     @property
+    def compute_json(self) -> str:
+        return json.dumps(self.compute_data, ensure_ascii=False) if self.compute_data else ""
+
+    @property
+    def row_label(self) -> str:
+        return self.field.option("row_label") or self.field.label
+
+    @property
     def row_count(self) -> int:
         return len(self.rows)
 
@@ -142,6 +151,7 @@ def bind_step(run: FormRun, step: Step, raw: Raw, outcome: StepOutcome | None, a
         if fld.type == "computed":
             value = run.answers.get(fld.key)
             bound.computed = FIELD_TYPES["computed"].display(fld, value if value is not None else 0)
+            bound.compute_data = _compute_data(fld, run, same_page)
         if fld.type == "file":
             bound.attachments = [attachments[t] for t in raw.get(prefix, []) if t in attachments]
         return bound
@@ -152,6 +162,41 @@ def bind_step(run: FormRun, step: Step, raw: Raw, outcome: StepOutcome | None, a
         if bound is not None:
             bound_fields.append(bound)
     return bound_fields
+
+
+def _compute_data(fld: Field, run: FormRun, same_page: set[str]) -> dict:
+    """The expression of a computed field with what the page cannot read from its own
+    inputs: the numbers behind each chosen option (a 粗大ごみ item's fee) and the answers
+    given on earlier pages. forms.js evaluates it the way forms.expressions does, so the
+    fee changes while the resident types; the server still computes the stored value."""
+    expression = fld.option("expression")
+    options: dict[str, dict[str, dict[str, Any]]] = {}
+    known: dict[str, Any] = {}
+
+    def walk(node: Any, group: str | None) -> None:
+        if not isinstance(node, dict):
+            return
+        ((operator, argument),) = node.items()
+        if operator in {"add", "mul"}:
+            for part in argument:
+                walk(part, group)
+        elif operator == "sum_over":
+            walk(argument[1], argument[0])
+            if argument[0] not in same_page:
+                known[argument[0]] = run.answers.get(argument[0]) or []
+        elif operator == "option":
+            key, attr = argument
+            source = run.fields.get(f"{group}.{key}") if group else None
+            source = source or run.fields.get(key)
+            if source is not None:
+                options.setdefault(key, {})[attr] = {
+                    str(c["value"]): c.get(attr) for c in source.option("choices", [])
+                }
+        elif operator in {"field", "count"} and argument not in same_page and group is None:
+            known[argument] = run.answers.get(argument)
+
+    walk(expression, fld.parent.key if fld.parent else None)
+    return {"expression": expression, "options": options, "known": known, "format": fld.option("format", "")}
 
 
 def error_summary(bound_fields: list[BoundField], extra: list[tuple[str, str]] = ()) -> list[dict[str, str]]:

@@ -9,7 +9,11 @@ Schema (JSON):
 
     {"title": "...", "intro": "...", "you_need": ["..."], "minutes": 10,
      "steps": [{"key": "child", "title": "お子さんについて", "show_if": COND,
-                "fields": [FIELD, ...]}]}
+                "fields": [FIELD, ...]}],
+     "consent": {"label": "申請内容に誤りがないことを確認し、…に同意します", "text": "..."}}
+
+`consent` is asked on the check-your-answers page, next to the send button: a resident
+agrees to what they have just read back, never on a page before seeing their answers.
 
     FIELD = {"key": "copies", "type": "number", "label": "通数", "hint": "...",
              "required": true, "required_if": COND, "show_if": COND, ...type options}
@@ -70,6 +74,14 @@ class Step:
 
 
 @dataclass
+class Consent:
+    """The agreement asked on the check page (label of the checkbox, text above it)."""
+
+    label: str
+    text: str = ""
+
+
+@dataclass
 class FormSchema:
     title: str
     steps: list[Step]
@@ -77,6 +89,7 @@ class FormSchema:
     you_need: list[str] = field(default_factory=list)
     minutes: int | None = None
     raw: dict = field(default_factory=dict)
+    consent: Consent | None = None
 
     def all_fields(self) -> list[Field]:
         """Top-level fields in step order (group children hang off their group)."""
@@ -192,9 +205,18 @@ def parse(raw: dict) -> FormSchema:
                 fields.append(parsed)
         steps.append(Step(key, raw_step.get("title", ""), fields, raw_step.get("show_if"), raw_step.get("description", "")))
 
+    consent = None
+    raw_consent = raw.get("consent")
+    if raw_consent is not None:
+        if not isinstance(raw_consent, dict) or not isinstance(raw_consent.get("label"), str) or not raw_consent["label"].strip():
+            errors.append("consent（確認画面の同意）には label（チェックボックスの文）が必要です。")
+        elif not isinstance(raw_consent.get("text", ""), str):
+            errors.append("consent の text（同意の説明文）は文字列です。")
+        else:
+            consent = Consent(raw_consent["label"], raw_consent.get("text", ""))
     schema = FormSchema(
         title=title or "", steps=steps, intro=raw.get("intro", ""), you_need=list(raw.get("you_need", [])),
-        minutes=raw.get("minutes"), raw=raw,
+        minutes=raw.get("minutes"), raw=raw, consent=consent,
     )
     if not errors:
         errors.extend(_check_references(schema))

@@ -24,3 +24,25 @@ def publish(procedure: Procedure, schema: dict) -> tuple[FormVersion, bool]:
         definition=definition, number=number, schema=schema, status=FormVersion.Status.PUBLISHED
     )
     return version, True
+
+
+def set_window(procedure: Procedure, opens_at, closes_at) -> FormDefinition:
+    """Set the 受付期間 of the procedure's form (None on a side means no limit there)."""
+    definition = FormDefinition.objects.get(procedure=procedure)
+    definition.opens_at, definition.closes_at = opens_at, closes_at
+    definition.full_clean(exclude=["procedure"])
+    definition.save(update_fields=["opens_at", "closes_at"])
+    return definition
+
+
+def demo_window(today) -> tuple:
+    """A 受付期間 for the demo's 放課後児童クラブ form that is open on the day the demo runs:
+    from 25 days before to the end of the 29th day after (midnight, Japan time), like a
+    real autumn intake of a few weeks, so the form can be tried any day."""
+    import datetime as dt
+
+    from tenohira.core.fiscal import JST
+
+    start = dt.datetime.combine(today - dt.timedelta(days=25), dt.time(0, 0), tzinfo=JST)
+    end = dt.datetime.combine(today + dt.timedelta(days=30), dt.time(0, 0), tzinfo=JST)
+    return start, end
