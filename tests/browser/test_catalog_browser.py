@@ -137,7 +137,7 @@ def assert_no_horizontal_scroll(page: Page, width: int) -> None:
 def test_search_in_hiragana_and_open_a_procedure(live_server, catalog, phone, screenshots):
     page = phone
     page.goto(live_server.url + "/")
-    expect(page).to_have_title("サンプル市 オンライン手続き")
+    expect(page).to_have_title("手続きを探す | サンプル市 てのひら")
     assert_styled(page)
     assert_accessible(page, "the home page")
 
