@@ -211,7 +211,8 @@ def test_a_draft_the_resident_is_still_typing_is_not_a_counter_draft(staff, staf
     # ... and a counter draft is no resident's: no cookie opens it.
     first = start_counter(client, staff.procedure)
     draft = draft_of(first)
-    assert phone.get(f"/apply/{draft.public_id}/applicant/").status_code == 403
+    held = phone.get(f"/apply/{draft.public_id}/applicant/")
+    assert held.status_code == 409 and "窓口で手続き中です" in held.content.decode()
 
 
 # --- handing a pre-filled draft over with a code or QR code ---------------------------------
@@ -265,8 +266,9 @@ def test_a_resident_shows_a_code_and_qr_and_staff_open_it_check_correct_and_subm
     again = client.post("/staff/counter/handoff/", {"code": shown})
     assert again.status_code == 404
     assert client.get(f"/staff/counter/handoff/{code}/").status_code == 404
-    assert phone.get(f"/apply/{public_id}/applicant/").status_code == 403
-    assert phone.post(f"/apply/{public_id}/check/").status_code == 403
+    # The phone says plainly that the counter holds the draft (409), and changes nothing.
+    assert phone.get(f"/apply/{public_id}/applicant/").status_code == 409
+    assert phone.post(f"/apply/{public_id}/check/").status_code == 409
 
     # Correct one answer with the resident, back to the check page, submit at the counter.
     changed = client.post(
@@ -283,7 +285,7 @@ def test_a_resident_shows_a_code_and_qr_and_staff_open_it_check_correct_and_subm
     assert actions(target=submission.receipt_number) == ["counter_submit"]
     assert verify().ok
     # The phone cannot issue a new code for a draft the counter holds.
-    assert phone.get(f"/apply/{public_id}/handoff/").status_code == 403
+    assert phone.get(f"/apply/{public_id}/handoff/").status_code == 409
 
 
 def test_the_qr_address_opens_a_half_filled_draft_at_the_step_still_to_fill(staff, staff_client):
@@ -504,6 +506,7 @@ def test_without_email_the_receipt_carries_the_status_code_and_the_status_page_w
     assert shutil.which("pdftotext"), "pdftotext is required: apt-get install poppler-utils"
     text = subprocess.run(["pdftotext", "-layout", str(target), "-"], capture_output=True, text=True, check=True).stdout
     assert secret in text and submission.receipt_number in text and "確認コード" in text
+    assert re.search(r"https?://[\w.:-]+/status/", text), text  # a full address the resident can type
 
     # The resident follows the application with the number and code: no e-mail needed.
     status = resident().post("/status/", {"receipt_number": submission.receipt_number, "secret": secret})

@@ -36,6 +36,7 @@ from reportlab.platypus import (
 
 from tenohira.core.fiscal import local
 from tenohira.core.pdf import numbered_canvas
+from tenohira.core.site import public_url
 
 FONT_NAME = "TenohiraGothic"
 
@@ -184,11 +185,11 @@ def render_receipt_pdf(submission, secret: str | None = None) -> bytes:
         Spacer(1, 3 * mm),
         *([Paragraph(
             "申請の状況は、受付番号と確認コードで次のページから確かめられます: "
-            + _text(f"{settings.SITE_URL.rstrip('/')}/status/"),
+            + _text(public_url("/status/")),
             styles["note"],
         )] if secret else [Paragraph(
             "申請の状況は、受付番号と、受付のメールに書かれた確認コードで次のページから確かめられます: "
-            + _text(f"{settings.SITE_URL.rstrip('/')}/status/"),
+            + _text(public_url("/status/")),
             styles["note"],
         )]),
         Paragraph(
