@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from tenohira.catalog.models import Channel, Department, Procedure, Section
+from tenohira.catalog.models import Channel, Department, Procedure, ProcedureChannel, Section
 from tenohira.catalog.services import ImportRejected
+from tenohira.forms.models import FormVersion
+from tenohira.forms.services import publish, set_window
 from tenohira.insights import kpi_online, report
 from tenohira.insights.imports import inventory
 from tenohira.insights.models import DailyApplications, InventoryDepartment, InventoryProcedure
@@ -358,37 +360,86 @@ def test_per_procedure_rows_give_derived_department_rows(tmp_path):
     assert InventoryProcedure.objects.count() == 8
 
 
-def test_a_platform_procedure_counts_as_online_with_the_applications_tenohira_received(tmp_path):
-    department = Department.objects.create(name="市民部")
-    section = Section.objects.create(department=department, name="国民健康保険課")
-    procedure = Procedure.objects.create(
-        code="KHO", section=section, name="被保険者関係届", channel=Channel.PLATFORM, online_since=dt.date(2023, 10, 1),
-    )
-    Procedure.objects.create(code="OLD", section=section, name="未来の手続", channel=Channel.PLATFORM,
-                             online_since=dt.date(2024, 4, 1))
-    for day, channel, outside, count in (
-        (dt.date(2023, 10, 2), "online", False, 300), (dt.date(2023, 10, 7), "online", True, 120),
-        (dt.date(2024, 3, 31), "online", True, 5), (dt.date(2023, 10, 2), "counter", False, 999),
-        (dt.date(2024, 4, 1), "online", False, 777),  # the next fiscal year
-    ):
+JST = dt.timezone(dt.timedelta(hours=9))
+MINIMAL_FORM = {
+    "title": "テスト申請",
+    "steps": [{"key": "applicant", "title": "申請者", "fields": [{"key": "name", "type": "text", "label": "氏名"}]}],
+}
+
+
+def catalog_procedure(code: str, name: str, *channels: str, section_name: str = "国民健康保険課") -> Procedure:
+    department, _ = Department.objects.get_or_create(name="市民部")
+    section, _ = Section.objects.get_or_create(department=department, name=section_name)
+    procedure = Procedure.objects.create(code=code, section=section, name=name)
+    for kind in channels:
+        ProcedureChannel.objects.create(procedure=procedure, kind=kind,
+                                        url="https://example.jp/apply" if kind == Channel.EXTERNAL else "")
+    return procedure
+
+
+def published_form(procedure: Procedure, published_at: dt.datetime, *, opens_at=None, closes_at=None) -> None:
+    """A form published through the real service, dated as if published at `published_at`."""
+    version, _created = publish(procedure, MINIMAL_FORM)
+    FormVersion.objects.filter(pk=version.pk).update(published_at=published_at)
+    set_window(procedure, opens_at, closes_at)
+
+
+def received(procedure: Procedure, *days_and_counts) -> None:
+    for day, channel, count in days_and_counts:
         DailyApplications.objects.create(
             day=day, fiscal_year=day.year if day.month >= 4 else day.year - 1, procedure=procedure,
-            procedure_name=procedure.name, department="市民部", channel=channel, outside_hours=outside, count=count,
+            procedure_name=procedure.name, department="市民部", channel=channel, outside_hours=False, count=count,
         )
-    path = write_csv(tmp_path / "p.csv", PROCEDURE_HEADER, [
-        ["市民部", "国民健康保険課", "被保険者関係届", "いいえ", "21000", "", "", "2023"],
-        ["市民部", "国民健康保険課", "未来の手続", "いいえ", "1000", "", "", "2023"],
-    ])
-    inventory.import_file(path)
-    row = InventoryProcedure.objects.get(name="被保険者関係届")
-    assert row.procedure == procedure and row.online is False
-    citizens = kpi_online.section(2023)["departments"][0]
+
+
+def test_a_procedure_the_catalog_calls_online_without_a_published_form_is_not_online(tmp_path):
+    # The catalog says 「オンライン」 (this platform), but no form was ever published: a resident
+    # could not apply online, so headquarters must not be told it is online.
+    catalog_procedure("KHO", "被保険者関係届", Channel.PLATFORM, Channel.COUNTER)
+    inventory.import_file(write_csv(tmp_path / "p.csv", PROCEDURE_HEADER[:5], [
+        ["市民部", "国民健康保険課", "被保険者関係届", "いいえ", "21000"],
+        ["市民部", "国民健康保険課", "住民票の写しの交付請求", "はい", "9000"],
+    ]), fiscal_year=2023)
+    online = report.build(fiscal_year=2023)["online"]
+    assert online["total"]["current"]["online_procedures"] == 1
+    assert online["total"]["current"]["online_rate"] == 50.0
+    assert online["total"]["current"]["coverage_rate"] == 30.0  # 9,000 / 30,000: not 100%
+    assert [c["procedure"] for c in report.build(fiscal_year=2023)["next"]["candidates"]] == ["被保険者関係届"]
+
+
+def test_a_procedure_with_a_form_published_and_open_in_the_year_is_online_with_what_tenohira_received(tmp_path):
+    procedure = catalog_procedure("KHO", "被保険者関係届", Channel.PLATFORM)
+    published_form(procedure, dt.datetime(2023, 9, 20, 10, 0, tzinfo=JST),
+                   opens_at=dt.datetime(2023, 10, 1, tzinfo=JST))
+    received(procedure, (dt.date(2023, 10, 2), "online", 300), (dt.date(2023, 10, 7), "online", 120),
+             (dt.date(2024, 3, 31), "online", 5), (dt.date(2023, 10, 2), "counter", 999),
+             (dt.date(2024, 4, 1), "online", 777))  # the last one: the next fiscal year
+    later = catalog_procedure("OLD", "未来の手続", Channel.PLATFORM)
+    published_form(later, dt.datetime(2024, 4, 1, 9, 0, tzinfo=JST))  # after the fiscal year
+    closed = catalog_procedure("END", "終わった手続", Channel.PLATFORM)
+    published_form(closed, dt.datetime(2022, 4, 1, tzinfo=JST), closes_at=dt.datetime(2023, 4, 1, tzinfo=JST))
+    external = catalog_procedure("EXT", "マイナポータルの手続", Channel.EXTERNAL)
+    inventory.import_file(write_csv(tmp_path / "p.csv", PROCEDURE_HEADER[:6], [
+        ["市民部", "国民健康保険課", "被保険者関係届", "いいえ", "21000", ""],
+        ["市民部", "国民健康保険課", "未来の手続", "いいえ", "1000", ""],
+        ["市民部", "国民健康保険課", "終わった手続", "いいえ", "500", ""],
+        ["市民部", "国民健康保険課", "マイナポータルの手続", "いいえ", "400", "90"],
+    ]), fiscal_year=2023)
+    rows = {r.name: r for r in InventoryProcedure.objects.all()}
+    assert rows["被保険者関係届"].procedure == procedure and rows["被保険者関係届"].online is False
+    assert rows["マイナポータルの手続"].procedure == external
+    citizens = report.build(fiscal_year=2023)["online"]["departments"][0]
     assert citizens["current"] == {
-        "procedures": 2, "online_procedures": 1, "online_rate": 50.0,
-        "annual_applications": 22000, "covered_applications": 21000, "coverage_rate": 95.5,
-        "online_applications": 425,
+        "procedures": 4, "online_procedures": 2, "online_rate": 50.0,
+        "annual_applications": 22900, "covered_applications": 21400, "coverage_rate": 93.4,
+        # 425 received here (the counter and the next year's not counted) + 90 from the
+        # inventory for the procedure applied for on the national portal.
+        "online_applications": 515, "online_use_rate": 2.4,
     }
-    assert [c["procedure"] for c in kpi_online.what_next(2023)] == ["未来の手続"]
+    # The window closed 2023-04-01 00:00: open for no moment of FY2023 (it starts then).
+    assert [c["procedure"] for c in kpi_online.what_next(2023)] == ["未来の手続", "終わった手続"]
+    # The same form counts in FY2024, the year it was published.
+    assert later.pk in kpi_online._catalog_online(2024, {later.pk})[0]
 
 
 def test_per_procedure_errors_are_all_reported(tmp_path):

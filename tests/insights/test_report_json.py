@@ -52,7 +52,7 @@ def walk(value, path="$"):
 
 TOP_KEYS = [
     "schema_version", "municipality", "period", "generated_at", "rounding", "notes",
-    "online", "next", "after_hours", "savings", "cashless", "paperless",
+    "online", "next", "plan", "after_hours", "savings", "cashless", "paperless",
 ]
 
 
@@ -95,8 +95,10 @@ def test_the_report_is_plain_json_with_every_documented_key(loaded, settings):
 
     # Every top-level and section key the report uses is named in the documentation.
     doc = DOC.read_text(encoding="utf-8")
+    plan = built["plan"]
     for key in TOP_KEYS + list(online) + list(row) + list(built["next"]) + list(built["savings"]) + list(
-        built["next"]["candidates"][0]) + list(built["savings"]["measures"][0]) + list(built["savings"]["flags"][0]):
+        built["next"]["candidates"][0]) + list(built["savings"]["measures"][0]) + list(built["savings"]["flags"][0]) + list(
+        plan) + list(plan["years"][0]) + list(plan["years"][0]["total"]) + list(plan["unplanned"]):
         assert f"`{key}`" in doc or f'"{key}"' in doc, key
 
 
@@ -131,7 +133,7 @@ def test_a_calendar_year_and_a_range(loaded):
     assert year["period"] == {"kind": "calendar_year", "from": "2023-01-01", "to": "2023-12-31",
                               "label": "2023年（令和5年）", "fiscal_year": 2023}
     assert year["online"]["fiscal_year"] == 2023 and year["online"]["total"]["current"]["coverage_rate"] == 56.1
-    assert year["notes"] == ["オンライン化・次の候補・業務削減時間は年度単位の集計のため、令和5年度の値です。"]
+    assert year["notes"] == ["オンライン化・次の候補・計画と実績・業務削減時間は年度単位の集計のため、令和5年度の値です。"]
 
     window = report.build(date_from=dt.date(2023, 11, 6), date_to=dt.date(2023, 11, 30))
     assert window["period"] == {"kind": "range", "from": "2023-11-06", "to": "2023-11-30",
@@ -154,6 +156,8 @@ def test_an_empty_installation_still_gives_every_key():
         "current": None, "previous": None, "difference": None}
     assert built["next"]["candidates"] == [] and built["next"]["simulation"] is None
     assert built["savings"]["total"] == {"rpa_hours": 0.0, "other_hours": 0.0, "total_hours": 0.0, "measures": 0}
+    assert built["plan"]["years"][0]["fiscal_year"] == 2030 and built["plan"]["years"][0]["departments"] == []
+    assert built["plan"]["behind"] == [] and built["plan"]["unplanned"] == {"procedures": 0, "annual_applications": 0}
     assert built["notes"] == ["令和12年度の手続棚卸が取り込まれていません。"]
     json.dumps(built)
 

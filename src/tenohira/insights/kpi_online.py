@@ -17,9 +17,12 @@ they are compared with the rates computed from the same row's counts, and a depa
 whose published rate is off by more than 0.05 points is flagged.
 
 Where a year's inventory is per procedure, its department rows are derived from the
-procedure rows. A procedure matched to a catalog procedure on the platform counts as online
-(if its オンライン化日 is not after the fiscal year) and its online applications are those
-Tenohira received that year (DailyApplications, channel "online").
+procedure rows. A procedure matched to a catalog procedure counts as online when the catalog
+says it was online at some moment of the fiscal year (catalog.selectors.
+online_procedure_ids_during: a published form whose application window was open then, or an
+external online service) — never because the catalog merely says "online here" while no
+form is published. Online here, its online applications are those Tenohira received that
+year (DailyApplications, channel "online").
 """
 
 from __future__ import annotations
@@ -187,23 +190,31 @@ def procedure_states(fiscal_year: int) -> list[ProcedureState]:
     return _procedure_states(fiscal_year)
 
 
-def _procedure_states(fiscal_year: int) -> list[ProcedureState]:
-    from tenohira.catalog.models import Channel
+def _catalog_online(fiscal_year: int, procedure_ids: set[int]) -> tuple[set[int], set[int]]:
+    """(online, online here) among these catalog procedures during the fiscal year.
+    "Here" leaves out those with an external online service: their applications are made
+    there, so the inventory's own figure is theirs, not Tenohira's count."""
+    if not procedure_ids:
+        return set(), set()
+    from tenohira.catalog.models import Channel, ProcedureChannel
+    from tenohira.catalog.selectors import online_procedure_ids_during
 
-    rows = list(InventoryProcedure.objects.filter(fiscal_year=fiscal_year).select_related("procedure").order_by("id"))
-    end = _fiscal_year_end(fiscal_year)
-    platform = {
-        row.pk for row in rows
-        if row.procedure is not None and row.procedure.channel == Channel.PLATFORM
-        and (row.procedure.online_since is None or row.procedure.online_since <= end)
-    }
-    received = _platform_online_counts(fiscal_year, [row.procedure_id for row in rows if row.pk in platform])
+    online = online_procedure_ids_during(dt.date(fiscal_year, 4, 1), _fiscal_year_end(fiscal_year)) & procedure_ids
+    external = set(ProcedureChannel.objects.filter(kind=Channel.EXTERNAL, procedure_id__in=online)
+                   .values_list("procedure_id", flat=True))
+    return online, online - external
+
+
+def _procedure_states(fiscal_year: int) -> list[ProcedureState]:
+    rows = list(InventoryProcedure.objects.filter(fiscal_year=fiscal_year).order_by("id"))
+    online, here = _catalog_online(fiscal_year, {row.procedure_id for row in rows if row.procedure_id})
+    received = _platform_online_counts(fiscal_year, sorted(here))
     states = []
     for row in rows:
-        on_platform = row.pk in platform
+        on_platform = row.procedure_id in here
         states.append(ProcedureState(
             row=row,
-            online=row.online or on_platform,
+            online=row.online or row.procedure_id in online,
             on_platform=on_platform,
             online_applications=received.get(row.procedure_id, 0) if on_platform else row.online_applications,
         ))

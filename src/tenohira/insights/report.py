@@ -19,6 +19,7 @@ from tenohira.insights import (
     kpi_cashless,
     kpi_online,
     kpi_paperless,
+    kpi_plan,
     kpi_savings,
 )
 
@@ -111,7 +112,8 @@ def _build(*, fiscal_year, year, date_from, date_to) -> dict:
     notes: list[str] = []
     if period["kind"] != "fiscal_year":
         notes.append(
-            f"オンライン化・次の候補・業務削減時間は年度単位の集計のため、{calendar.fiscal_year_label(inventory_year)}の値です。"
+            f"オンライン化・次の候補・計画と実績・業務削減時間は年度単位の集計のため、"
+            f"{calendar.fiscal_year_label(inventory_year)}の値です。"
         )
     report = {
         "schema_version": SCHEMA_VERSION,
@@ -122,6 +124,7 @@ def _build(*, fiscal_year, year, date_from, date_to) -> dict:
         "notes": notes,
         "online": kpi_online.section(inventory_year),
         "next": kpi_online.next_section(inventory_year),
+        "plan": kpi_plan.section(inventory_year),
         "after_hours": None,
         "savings": kpi_savings.section(inventory_year),
         "cashless": None,

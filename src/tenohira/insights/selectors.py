@@ -120,6 +120,14 @@ def restrict(report: dict, departments) -> dict:
             candidate["cumulative_coverage_rate"] = None
         following["simulation"] = None
         following["base"] = None
+    plan = result.get("plan")
+    if isinstance(plan, dict):
+        for year in plan.get("years") or []:
+            year["departments"] = _keep(year.get("departments"), names)
+            year["total"] = None
+        plan["behind"] = _keep(plan.get("behind"), names)
+        plan["behind_count"] = None
+        plan["unplanned"] = None  # city-wide
     savings = result.get("savings")
     if isinstance(savings, dict):
         for key in ("departments", "measures", "flags"):
@@ -147,7 +155,7 @@ def restrict(report: dict, departments) -> dict:
         paperless["flags"] = _keep(paperless.get("flags"), names)
         paperless["notes"] = []
     known = {"schema_version", "municipality", "period", "generated_at", "rounding", "notes", "scope",
-             "online", "next", "after_hours", "savings", "cashless", "paperless"}
+             "online", "next", "plan", "after_hours", "savings", "cashless", "paperless"}
     for key in list(result):
         if key not in known and isinstance(result[key], dict | list):
             result[key] = _department_lists_only(result[key], names) or None

@@ -9,6 +9,10 @@ and reads the report only through insights.selectors.report_for(user, ...): staf
 a DX role get 403, and a department head never receives another department's rows.
 The period is chosen with ?fy=2023 (fiscal year) or ?year=2023 (calendar year, how cashless
 is reported); the default is the latest fiscal year with an inventory.
+
+A DX管理者 also sees the procedures the catalog says are applied for online here while no
+form is published (catalog.selectors.online_without_form): the division's to-do list, so
+the gap is closed by work rather than shown to residents as online.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ FORMATS = {
     "csv": ("to_open_data_csv", "text/csv; charset=utf-8", "csv"),
 }
 YEARS_BACK = 6
+TODO_LISTED = 30  # a page lists this many of the to-do procedures and counts the rest
 
 
 def _year(value) -> int | None:
@@ -62,17 +67,38 @@ def _period_choices(period: dict) -> dict:
     }
 
 
+def _online_without_form(department: Department | None) -> dict:
+    """The to-do list of the DX division (the largest first), cut to a page's worth."""
+    from tenohira.catalog.selectors import online_without_form
+
+    procedures = online_without_form()
+    if department is not None:
+        procedures = procedures.filter(section__department=department)
+    from tenohira.insights.calendar import fiscal_year_label
+
+    listed = list(procedures[:TODO_LISTED])
+    count = len(listed) if len(listed) < TODO_LISTED else procedures.count()
+    rows = [{
+        "pk": p.pk, "name": p.name, "department": p.section.department.name, "section": p.section.name,
+        "annual_applications": f"{p.annual_applications:,}",
+        "planned": fiscal_year_label(p.planned_online_fiscal_year) if p.planned_online_fiscal_year else "－",
+    } for p in listed]
+    return {"procedures": rows, "count": count, "more": count - len(listed)}
+
+
 def _page(request, *, department: Department | None):
     period = _period(request)
     report = selectors.report_for(request.user, department=department, **period)
     query = urlencode(period_query(period))
+    dx_admin = is_dx_admin(request.user)
     context = {
         **html_render.context(report),
         "period": period,
         "choices": _period_choices(period),
         "department": department,
         "departments": selectors.departments_for(request.user),
-        "is_dx_admin": is_dx_admin(request.user),
+        "is_dx_admin": dx_admin,
+        "without_form": _online_without_form(department) if dx_admin else None,
         "query": query,
         "downloads": [
             {"label": label, "fmt": fmt}

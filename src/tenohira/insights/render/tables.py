@@ -19,10 +19,11 @@ from tenohira.insights import charts
 from tenohira.insights.render import formatting as f
 
 #: Section keys in the order headquarters read them.
-SECTION_ORDER = ("online", "next", "after_hours", "savings", "cashless", "paperless")
+SECTION_ORDER = ("online", "next", "plan", "after_hours", "savings", "cashless", "paperless")
 SECTION_TITLES = {
     "online": "オンライン化の状況（カウンターレス）",
     "next": "次にオンライン化する手続き",
+    "plan": "オンライン化の計画と実績",
     "after_hours": "開庁時間外の申請",
     "savings": "業務削減時間",
     "cashless": "キャッシュレス",
@@ -442,6 +443,92 @@ def _next(data: dict, section: Section) -> None:
     ))
 
 
+# --- plan (計画と実績) -------------------------------------------------------------------
+
+
+def _plan(data: dict, section: Section) -> None:
+    years = data.get("years") or []
+    label = data.get("label") or str(data.get("fiscal_year", ""))
+    this_year = next((y for y in years if y.get("fiscal_year") == data.get("fiscal_year")), None)
+    if not years or not any(d.get("procedures") for d in (this_year or {}).get("departments") or []):
+        return
+    total = (this_year or {}).get("total") or {}
+    if not any(d.get("planned") for y in years for d in y.get("departments") or []):
+        section.paragraphs.append("オンライン化予定年度が登録された手続きはまだありません（カタログの手続きで登録します）。")
+    elif total.get("on_plan") is not None:
+        section.paragraphs.append(
+            f"{label}までにオンライン化を予定していた{f.count(total.get('planned'))}手続のうち、"
+            f"{f.count(total.get('on_plan'))}手続（{f.rate(total.get('achievement_rate'))}）が{label}にオンラインで"
+            f"申請できました。オンライン化率は予定{f.rate(total.get('planned_rate'))}・実績"
+            f"{f.rate(total.get('actual_rate'))}、カバー率は予定{f.rate(total.get('planned_coverage_rate'))}・実績"
+            f"{f.rate(total.get('actual_coverage_rate'))}です。"
+        )
+    section.paragraphs.append(
+        "予定は「オンライン化予定年度」がその年度以前の手続き（累計）、実績はその年度に公開中のフォームで"
+        "受け付けた（または外部のオンラインサービスがある）手続きです。手続数と年間申請件数は現在のカタログによります。"
+    )
+    unplanned = data.get("unplanned") or {}
+    if unplanned.get("procedures"):
+        section.paragraphs.append(
+            f"オンライン化されておらず予定年度も決まっていない手続き: {f.count(unplanned.get('procedures'))}手続"
+            f"（年間申請件数 {f.count(unplanned.get('annual_applications'))}件）。"
+        )
+
+    figures = (
+        ("procedures", "手続数", f.COUNT, ""),
+        ("planned", "予定（累計）", f.COUNT, "オンライン化手続数"),
+        ("actual", "実績", f.COUNT, "オンライン化手続数"),
+        ("on_plan", "予定のうち実績", f.COUNT, "オンライン化手続数"),
+        ("behind", "予定のうち未実施", f.COUNT, "オンライン化手続数"),
+        ("planned_rate", "予定", f.RATE, "オンライン化率"),
+        ("actual_rate", "実績", f.RATE, "オンライン化率"),
+        ("achievement_rate", "予定の達成率", f.RATE, ""),
+        ("annual_applications", "年間申請件数", f.COUNT, ""),
+        ("planned_applications", "予定", f.COUNT, "カバー件数"),
+        ("actual_applications", "実績", f.COUNT, "カバー件数"),
+        ("planned_coverage_rate", "予定", f.RATE, "カバー率"),
+        ("actual_coverage_rate", "実績", f.RATE, "カバー率"),
+    )
+    columns = [Column(key, text, kind, group) for key, text, kind, group in figures]
+
+    def cells(first, entry):
+        return [first] + [(entry or {}).get(key) for key, *_ in figures]
+
+    year_labels = [y.get("label") or str(y.get("fiscal_year")) for y in years]
+    section.tables.append(Table(
+        key="plan_years", title="オンライン化の計画と実績（年度別・全庁）", sheet="計画と実績_年度別",
+        columns=[Column("fiscal_year", "年度"), *columns],
+        rows=[cells(text, y.get("total")) for text, y in zip(year_labels, years, strict=True)],
+        notes=["まだ始まっていない年度の実績は「－」です。"],
+        figures=[charts.bar_chart(
+            "chart-plan-years", "オンライン化率の予定と実績（年度別）", year_labels,
+            [("予定", [(y.get("total") or {}).get("planned_rate") for y in years]),
+             ("実績", [(y.get("total") or {}).get("actual_rate") for y in years])],
+            unit="%", axis_max=100,
+        )],
+    ))
+    if this_year:
+        departments = this_year.get("departments") or []
+        section.tables.append(Table(
+            key="plan_departments", title=f"部局別のオンライン化の計画と実績（{label}）", sheet="計画と実績_部局別",
+            columns=[Column("department", "部局"), *columns],
+            rows=[cells(d.get("department"), d) for d in departments],
+            total=cells(TOTAL_LABEL, total) if this_year.get("total") else None,
+        ))
+    behind = data.get("behind") or []
+    if behind:
+        more = (data.get("behind_count") or 0) - len(behind)
+        section.tables.append(Table(
+            key="plan_behind", title=f"予定年度を過ぎてもオンライン化されていない手続き（{label}）",
+            sheet="計画と実績_未実施",
+            columns=[Column("department", "部局"), Column("section", "所属"), Column("procedure", "手続名"),
+                     Column("planned_label", "予定年度"), Column("annual_applications", "年間申請件数", f.COUNT)],
+            rows=[[b.get("department"), b.get("section"), b.get("procedure"), b.get("planned_label"),
+                   b.get("annual_applications")] for b in behind],
+            notes=[f"ほかに{f.count(more)}手続あります（予定年度の古い順・申請件数の多い順に表示）。"] if more > 0 else [],
+        ))
+
+
 # --- savings (業務削減時間) ------------------------------------------------------------
 
 
@@ -839,6 +926,7 @@ def _paperless(data: dict, section: Section) -> None:
 BUILDERS = {
     "online": _online,
     "next": _next,
+    "plan": _plan,
     "savings": _savings,
     "after_hours": _after_hours,
     "cashless": _cashless,
