@@ -1,17 +1,23 @@
 """Japanese search over the catalog: whatever the resident typed, the procedure is found.
 
 The catalog is `search_catalog` (tests/catalog/conftest.py): 25 procedures in 5
-departments, some with よみ and キーワード, some without; synonym groups are the ones
-migration 0002 seeds.
+departments, some with よみ and キーワード, some without; or `names_only` (the end of
+this file): 92 real procedure names with nothing else, as an inventory arrives. Synonym
+groups are the ones migrations 0002 and 0010 seed.
 """
+
+from pathlib import Path
 
 import jaconv
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tenohira.catalog import search
 from tenohira.catalog.models import Department, LifeEvent, Procedure, Section, SynonymGroup
 from tenohira.catalog.selectors import search_procedures
+from tenohira.catalog.services import import_catalog
+from tenohira.core.reading import reading_variants
 from tenohira.core.text import normalize
 
 pytestmark = pytest.mark.django_db
@@ -304,3 +310,114 @@ def test_editing_a_procedure_reindexes_it(search_catalog):
     procedure.save()
     assert codes("おおがた") == ["SDG"]
     assert Procedure.objects.get(code="SDG").reading == "おおがたごみのこべつしゅうしゅう"
+
+
+# --- a names-only catalog: what residents mean (issue 9, item 12) --------------------------
+
+NAMES_ONLY = Path(__file__).parent / "data" / "search_names_only_catalog.csv"
+
+
+@pytest.fixture
+def names_only(db):
+    """92 real names (部局, 所属, 手続名 only) through the real importer: {name: Procedure}."""
+    result = import_catalog(NAMES_ONLY)
+    assert result.created == result.readings_derived == 92
+    return {p.name: p for p in Procedure.objects.all()}
+
+
+def top3(query: str) -> list[str]:
+    results, _terms = search_procedures(query)
+    return [procedure.name for procedure in results[:3]]
+
+
+def test_every_procedure_of_a_names_only_catalog_is_found_by_its_reading_in_kana(names_only):
+    for name, procedure in names_only.items():
+        hiragana = procedure.reading
+        assert hiragana and normalize(hiragana) == normalize(jaconv.kata2hira(hiragana)), (name, hiragana)
+        # The whole reading is the name said aloud: it ranks first, in either script.
+        assert top3(hiragana)[0] == name, (name, hiragana)
+        assert top3(jaconv.hira2kata(hiragana))[0] == name, (name, hiragana)
+        assert top3(jaconv.z2h(jaconv.hira2kata(hiragana), kana=True))[0] == name, (name, hiragana)
+
+
+MOVING = {"転入届", "転出届", "転居届"}
+
+
+@pytest.mark.parametrize("query", ["ひっこし", "引っ越し", "引越し", "引越", "ヒッコシ", "引っ越し 手続き"])
+def test_moving_brings_the_three_moving_forms_to_the_top(names_only, query):
+    assert set(top3(query)) == MOVING
+
+
+@pytest.mark.parametrize(
+    ("query", "meant"),
+    [
+        # readings with variants
+        ("しゅっせいとどけ", "出生届"), ("しゅっしょうとどけ", "出生届"), ("しゅっせい", "出生届"),
+        ("いっときあずかり", "一時預かり利用申請"),
+        # abbreviations
+        ("国保", "国民健康保険の加入・脱退の届出"), ("こくほ", "国民健康保険の加入・脱退の届出"),
+        ("けんしん", "がん検診の申込"), ("けんしん", "特定健康診査受診券の再発行申請"),
+        ("健診", "がん検診の申込"), ("特定健診", "特定健康診査受診券の再発行申請"),
+        ("母子手帳", "母子健康手帳の交付"), ("ぼしてちょう", "母子健康手帳の交付"),
+        ("住基", "住民基本台帳の一部の写しの閲覧申出"),
+        ("マイナ", "マイナンバーカード（個人番号カード）の交付申請"),
+        ("マイナカード", "マイナンバーカード（個人番号カード）の交付申請"),
+        # everyday words
+        ("ごみ", "粗大ごみの収集申込"), ("赤ちゃん", "出生届"), ("保育園", "保育施設等の利用申込"),
+        ("犬", "犬の登録"), ("結婚", "婚姻届"), ("入籍", "婚姻届"), ("離婚", "離婚届"),
+        ("亡くなった", "死亡届"), ("印鑑", "印鑑登録申請"), ("はんこ", "印鑑登録申請"),
+        ("成人式", "ハタチのつどい参加申請"), ("駐輪場", "自転車等駐車場定期券交付申請"),
+    ],
+)
+def test_what_residents_type_finds_the_official_name(names_only, query, meant):
+    assert meant in top3(query)
+
+
+@pytest.mark.parametrize(
+    ("query", "meant"),
+    [
+        ("家族が亡くなりました", "死亡届"),  # 亡くなる: the dictionary form meets the synonym group
+        ("赤ちゃんが生まれた", "出生届"),
+        ("犬を飼い始めた", "犬の登録"),  # 始める only helps 飼う: it is no word of the query
+        ("結婚届", "婚姻届"),  # the compound cut: 結婚 + 届
+        ("保育所の申し込み", "保育施設等の利用申込"),
+    ],
+)
+def test_a_sentence_is_read_as_its_words(names_only, query, meant):
+    assert meant in top3(query)
+
+
+def test_a_kana_compound_finds_a_name_with_a_word_between_its_halves(names_only):
+    # 要介護・要支援認定の申請 reads ようかいごようしえんにんていのしんせい.
+    assert top3("かいごにんてい")[0] == "要介護・要支援認定の申請"
+
+
+def test_a_section_is_found_in_kana(names_only):
+    assert top3("としょかん") == ["利用カード申込"]  # 中央図書館's only procedure
+
+
+def test_a_word_no_procedure_uses_does_not_hide_the_others(names_only):
+    # No name says 手続き or 予約; at least half the words must still match.
+    assert set(top3("引っ越し 手続き")) == MOVING
+    assert top3("公民館 予約")[0] == "公民館使用許可申請"
+    # The rarer word leads when each result has only one of them.
+    assert top3("学童保育 申し込み")[0] == "放課後児童クラブ入所申請"
+
+
+@pytest.mark.parametrize("query", ["宇宙 旅行 許可", "宇宙旅行", "ふじさんのぼり", "温泉 旅館"])
+def test_half_a_query_that_means_nothing_here_still_finds_nothing(names_only, query):
+    # 宇宙 only sounds like part of よぼうちゅうしゃ: a sound-alike is no evidence alone.
+    assert top3(query) == []
+
+
+def test_reading_variants_are_whole_readings_with_one_word_read_the_other_way():
+    assert reading_variants("出生届", "しゅっしょうとどけ") == ["しゆつしようとどけ", "しゆつせいとどけ"]
+    assert reading_variants("転入届", "てんにゅうとどけ") == ["てんにゆうとどけ"]
+    assert len(reading_variants("出生出生一時一時二十歳", "しゅっしょう" * 2 + "いちじ" * 2 + "はたち")) == 8
+
+
+def test_only_the_first_words_of_a_long_query_are_looked_at(names_only):
+    words = ["犬", "登録"] + ["あいうえお"] * 40
+    assert len(search.analyse(" ".join(words))) == search.MAX_TERMS
+    # Eight words are looked at, and two matching words are fewer than half of them.
+    assert top3(" ".join(["犬", "登録"] + ["わんわん"] * 40)) == []

@@ -6,9 +6,15 @@ How a query meets a procedure:
   kana, long-vowel marks, punctuation), so ﾏｲﾅﾝﾊﾞｰ, マイナンバー and まいなんばー meet.
 * Both sides are also read by the morphological analyser (`core.reading`), so kana
   finds kanji (ほいく → 保育) and okurigana variants meet (申込 / 申し込み → もうしこみ).
+* Readings people give a word in more than one way (出生: しゅっしょう / しゅっせい) are
+  all indexed (`core.reading.VARIANT_READINGS`).
 * Each word is expanded with its synonym group (引越し → 転居, 転入, 転出 ...), editable
-  by the DX division in the admin (SynonymGroup).
+  by the DX division in the admin (SynonymGroup). Inflected words are looked up in their
+  dictionary form too (亡くなった → 亡くなる), so a group lists a verb once.
 * Several words must all match (保育 証明); each may match anywhere in the procedure.
+  A phrase is cut into its words when it finds nothing as a whole (家族が亡くなった →
+  家族 + 亡くなる), and when no procedure has every word, those with at least half of
+  them are shown (引っ越し 手続き: no name says 手続き).
 
 The index is four normalised text columns on Procedure, kept in each process's memory
 as one string (rebuilt when the catalog changes) and scanned with str.find; only the
@@ -19,6 +25,7 @@ measures it.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from bisect import bisect_right
@@ -28,7 +35,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
-from tenohira.core.reading import content_words, reading
+from tenohira.core.reading import content_morphemes, lemma, reading, reading_variants
 from tenohira.core.text import has_kanji, normalize, split_terms
 
 # Separates fields inside one index column; normalize() removes it from queries, so a
@@ -45,11 +52,17 @@ SCORE_SYNONYM_NAME = 80
 SCORE_SOUND_ALIKE = 60
 SCORE_SYNONYM = 50
 SCORE_OTHER = 10
+_WEAK_SCORES = (SCORE_SOUND_ALIKE, SCORE_OTHER)
 
 _COLUMNS = ("search_name", "search_reading", "search_keywords", "search_other")
 
 # A reading shorter than this (子 → こ) would match half the catalog.
 MIN_READING_LENGTH = 2
+# Words of a query that are looked at: residents type two or three; the rest of a
+# pasted sentence would only add scans (each word is several passes over the index).
+MAX_TERMS = 8
+# Below this many candidates, a further word is looked for in their rows alone.
+FEW_ROWS = 300
 
 
 def index_procedure(procedure) -> None:
@@ -88,11 +101,14 @@ def reindex(procedures) -> None:
 
 
 def _forms(term: str) -> set[str]:
-    """Normalised spelling and reading of one word."""
-    forms = {normalize(term)}
-    sound = normalize(reading(term))
-    if len(sound) >= MIN_READING_LENGTH:
-        forms.add(sound)
+    """Normalised spelling and reading of one word, and of its dictionary form when it
+    is inflected (亡くなった → also 亡くなる, なくなる)."""
+    forms = set()
+    for text in {term, lemma(term) or term}:
+        forms.add(normalize(text))
+        sound = normalize(reading(text))
+        if len(sound) >= MIN_READING_LENGTH:
+            forms.add(sound)
     return {form for form in forms if form}
 
 
@@ -157,19 +173,63 @@ class Term:
         return {self.surface, self.sound, *self.synonyms} - {""}
 
 
+def _term(word: str, synonyms: SynonymIndex, dictionary_form: str | None = None) -> Term | None:
+    surface = normalize(word)
+    if not surface:
+        return None
+    sound = normalize(reading(word))
+    if len(sound) < MIN_READING_LENGTH:
+        sound = ""
+    direct = {surface, sound} - {""}
+    # The dictionary form only looks up synonyms: 亡くなる is in no procedure's name.
+    base = dictionary_form if dictionary_form is not None else lemma(word)
+    keys = direct | _forms(base) if base and base != word else direct
+    return Term(word, surface, sound, synonyms.expand(keys) - direct)
+
+
 def analyse(query: str, synonyms: SynonymIndex | None = None) -> list[Term]:
     synonyms = synonyms if synonyms is not None else synonym_index()
-    terms = []
-    for word in split_terms(query):
-        surface = normalize(word)
-        if not surface:
+    terms = (_term(word, synonyms) for word in split_terms(query)[:MAX_TERMS])
+    return [term for term in terms if term is not None]
+
+
+# Kana phrases longer than this are not cut in two (each cut is two scans of the index);
+# a half shorter than KANA_HALF (かん, とし) is in too many readings to mean anything.
+MAX_KANA_SPLIT = 12
+KANA_HALF = 3
+
+
+def _kana_halves(term: Term, synonyms: SynonymIndex) -> list[list[Term]]:
+    """A kana compound cut in two, the cut nearest the middle first: かいごにんてい →
+    かいご + にんてい finds 要介護・要支援認定 (ようかいごようしえんにんてい), whose
+    reading has a word between the two. The analyser cannot cut kana reliably (かい, ご)."""
+    text = term.surface
+    if not term.is_kana or not 2 * KANA_HALF <= len(text) <= MAX_KANA_SPLIT:
+        return []
+    cuts = sorted(range(KANA_HALF, len(text) - KANA_HALF + 1), key=lambda cut: abs(2 * cut - len(text)))
+    return [[_term(text[:cut], synonyms, ""), _term(text[cut:], synonyms, "")] for cut in cuts]
+
+
+def _phrase_readings(terms: list[Term], synonyms: SynonymIndex) -> list[list[Term]]:
+    """Other ways to read a one-phrase query when it finds nothing as typed: its content
+    words (保育園の申し込み → 保育園, 申し込み), then with compounds split
+    (結婚届 → 結婚, 届)."""
+    if len(terms) != 1:
+        return []
+    found: list[list[Term]] = []
+    seen = {(terms[0].typed,)}
+    for fine in (False, True):
+        # One kana alone (き of 来た) is in half the readings: it is no word of a query.
+        words = [(surface, base) for surface, base in content_morphemes(terms[0].typed, fine=fine)
+                 if has_kanji(surface) or len(normalize(surface)) > 1]
+        if tuple(surface for surface, _ in words) in seen:
             continue
-        sound = normalize(reading(word))
-        if len(sound) < MIN_READING_LENGTH:
-            sound = ""
-        direct = {surface, sound} - {""}
-        terms.append(Term(word, surface, sound, synonyms.expand(direct)))
-    return terms
+        seen.add(tuple(surface for surface, _ in words))
+        analysed = [_term(surface, synonyms, base) for surface, base in words[:MAX_TERMS]]
+        analysed = [term for term in analysed if term is not None]
+        if analysed:
+            found.append(analysed)
+    return found
 
 
 # --- matching and ranking -----------------------------------------------------------------
@@ -179,7 +239,7 @@ def analyse(query: str, synonyms: SynonymIndex | None = None) -> list[Term]:
 class IndexRow:
     pk: int
     name: str
-    reading: str
+    reading: str  # the stored reading, then its variants (core.reading.reading_variants), SEP between
     keywords: str
     other: str
     annual: int
@@ -226,9 +286,25 @@ class MemoryIndex:
             position = find(form, starts[following])
         return found
 
+    def rows_among(self, rows: set[int], forms: list[str]) -> set[int]:
+        """Those of `rows` that contain one of `forms`: each row's own text is searched,
+        cheaper than passes over the whole index once few rows are left."""
+        starts, blob, last = self.starts, self.blob, len(self.starts) - 1
+        found = set()
+        for index in rows:
+            text = blob[starts[index]:starts[index + 1]] if index < last else blob[starts[index]:]
+            if any(form in text for form in forms):
+                found.add(index)
+        return found
+
 
 _index: MemoryIndex | None = None
 _index_lock = threading.Lock()
+
+
+def _name_reading(name: str) -> str:
+    sound = normalize(reading(name))
+    return sound if len(sound) >= MIN_READING_LENGTH else ""
 
 
 def _stamp() -> tuple:
@@ -251,11 +327,21 @@ def memory_index() -> MemoryIndex:
     with _index_lock:
         if _index is not None and _index.stamp == stamp:
             return _index
+        # Reading variants and the readings of the section and department (としょかん finds
+        # 中央図書館's procedures) are added here rather than stored: they apply to a
+        # catalog indexed before they existed, without reindexing it. The organisation's
+        # readings come from its current names (a renamed section keeps its old よみ).
         rows = [
-            IndexRow(pk, name, reading, keywords, other, annual, sort_name, published, department_id)
-            for pk, name, reading, keywords, other, annual, sort_name, published, department_id in (
+            IndexRow(
+                pk, name, SEP.join(reading_variants(name, sound)), keywords,
+                SEP.join(text for text in (other, _name_reading(section), _name_reading(department)) if text),
+                annual, sort_name, published, department_id,
+            )
+            for (pk, name, sound, keywords, other, annual, sort_name, published, department_id, section,
+                 department) in (
                 Procedure.objects.order_by("pk").values_list(
-                    "pk", *_COLUMNS, "annual_applications", "name", "is_published", "section__department_id"
+                    "pk", *_COLUMNS, "annual_applications", "name", "is_published", "section__department_id",
+                    "section__name", "section__department__name",
                 )
             )
         ]
@@ -282,19 +368,49 @@ def _term_score(term: Term, row: IndexRow) -> int:
     return score
 
 
-def rank(terms: list[Term], query: str, *, published_only: bool = True, department_id: int | None = None) -> list[int]:
-    """Primary keys of the procedures matching every term, best first."""
+def rank(
+    terms: list[Term],
+    query: str,
+    *,
+    published_only: bool = True,
+    department_id: int | None = None,
+    minimum: int | None = None,
+    scans: dict[str, set[int]] | None = None,
+    index: MemoryIndex | None = None,
+) -> list[int]:
+    """Primary keys of the procedures matching every term, best first.
+
+    With `minimum`, a procedure needs only that many of the terms; those with more terms
+    come first, then a term counts more the fewer procedures it matches (学童保育 over
+    申し込み in 学童保育 申し込み: the rare word is what the resident is looking for).
+    `scans` keeps each form's rows between the attempts of one search, on one `index`.
+    """
     if not terms:
         return []
-    index = memory_index()
+    index = index or memory_index()
+    scans = {} if scans is None else scans
+    matches: list[set[int]] = []
     candidates: set[int] | None = None
     for term in terms:
-        matched: set[int] = set()
-        for form in term.all_forms:
-            matched |= index.rows_with(form)
-        candidates = matched if candidates is None else candidates & matched
-        if not candidates:
-            return []
+        # A form that contains another (引越し, 引越) finds only rows the other finds.
+        forms = sorted(term.all_forms, key=len)
+        forms = [form for number, form in enumerate(forms) if not any(other in form for other in forms[:number])]
+        if minimum is None and candidates is not None and len(candidates) <= FEW_ROWS:
+            matched = index.rows_among(candidates, [form for form in forms if form not in scans])
+            matched |= {row for form in forms if form in scans for row in scans[form] & candidates}
+        else:
+            matched = set()
+            for form in forms:
+                if form not in scans:
+                    scans[form] = index.rows_with(form)
+                matched |= scans[form]
+        if minimum is None:
+            candidates = matched if candidates is None else candidates & matched
+            if not candidates:
+                return []
+        matches.append(matched)
+    if minimum is not None:
+        candidates = set().union(*matches)
     whole = normalize(query)
     scored = []
     for position in candidates:
@@ -303,12 +419,28 @@ def rank(terms: list[Term], query: str, *, published_only: bool = True, departme
             continue
         if department_id and row.department_id != department_id:
             continue
-        score = sum(_term_score(term, row) for term in terms)
-        if whole and (row.name == whole or row.reading == whole):
+        if minimum is None:
+            score = sum(_term_score(term, row) for term in terms)
+            count = len(terms)
+        else:
+            # Only what the resident wrote counts here: a kanji word that merely sounds like
+            # part of a reading (宇宙 in よぼうちゅうしゃ) or names the section is no
+            # evidence once another word has failed.
+            present = [
+                (points, matched)
+                for term, matched in zip(terms, matches, strict=True)
+                if position in matched and (points := _term_score(term, row)) not in _WEAK_SCORES
+            ]
+            count = len(present)
+            if count < minimum:
+                continue
+            score = sum(points / len(matched) for points, matched in present)
+        if whole and (row.name == whole or whole in row.reading.split(SEP)):
             score += SCORE_EXACT_NAME  # the whole query is the name, or (in kana) its reading
-        scored.append((-score, -row.annual, row.sort_name, row.pk))
+        # Equal scores: the busier procedure, then the shorter name (the word is more of it).
+        scored.append((-count, -score, -row.annual, len(row.sort_name), row.sort_name, row.pk))
     scored.sort()
-    return [entry[3] for entry in scored]
+    return [entry[-1] for entry in scored]
 
 
 class RankedProcedures(Sequence):
@@ -343,14 +475,26 @@ class RankedProcedures(Sequence):
 def search(
     queryset: QuerySet, query: str, *, published_only: bool = True, department_id: int | None = None
 ) -> tuple[RankedProcedures, list[Term]]:
-    """Ranked matches for `query`, loaded through `queryset`. When a single phrase finds
-    nothing, its content words are tried together (保育園の申し込み → 保育園 + 申し込み)."""
-    terms = analyse(query)
-    options = {"published_only": published_only, "department_id": department_id}
-    pks = rank(terms, query, **options)
-    if len(terms) == 1 and not pks:
-        words = content_words(terms[0].typed)
-        if len(words) > 1:
-            terms = analyse(" ".join(words))
-            pks = rank(terms, query, **options)
-    return RankedProcedures(pks, queryset), terms
+    """Ranked matches for `query`, loaded through `queryset`.
+
+    Tried in order until one finds something: every word as typed; for a single phrase,
+    a kana compound cut in two (かいご + にんてい), its content words, then with compounds
+    split (保育園の申し込み → 保育園 + 申し込み); then, for each of those with several words, at least half of its words
+    (引っ越し 手続き → 引っ越し), so a word no procedure uses does not hide the others.
+    """
+    synonyms = synonym_index()
+    typed = analyse(query, synonyms)
+    phrases = _phrase_readings(typed, synonyms)
+    halves = _kana_halves(typed[0], synonyms) if len(typed) == 1 else []
+    options = {"published_only": published_only, "department_id": department_id, "scans": {}, "index": memory_index()}
+    for terms in [typed, *halves, *phrases]:
+        pks = rank(terms, query, **options)
+        if pks:
+            return RankedProcedures(pks, queryset), terms
+    # Half of a kana cut is no word the resident chose: it never stands alone.
+    for terms in [typed, *phrases]:
+        if len(terms) > 1:
+            pks = rank(terms, query, minimum=math.ceil(len(terms) / 2), **options)
+            if pks:
+                return RankedProcedures(pks, queryset), terms
+    return RankedProcedures([], queryset), typed
