@@ -6,7 +6,8 @@ pre-aggregation rebuilt from them, and the full JSON report timed.
 
 What it builds: a throwaway PostgreSQL database (created, migrated, dropped at the end), a
 catalog of 20 departments, 99 sections and 1,804 procedures (Koriyama's count; about a
-quarter marked as on the platform), a published form, and a per-procedure inventory
+quarter marked as applied for online here, one with a published form; half of the rest
+with a planned online year), a published form, and a per-procedure inventory
 (手続棚卸) for every fiscal year. Then `--per-year` submissions per fiscal year, generated
 inside PostgreSQL with INSERT … SELECT generate_series straight into the submissions
 table (the secondary indexes and foreign keys are dropped first and rebuilt afterwards,
@@ -27,7 +28,7 @@ What it measures: the generation (seconds, rows, rows/s, the index rebuild separ
 `insights.aggregates.rebuild()` over everything (seconds, DailyApplications rows), then the
 full JSON report of the last fiscal year — `tenohira.insights.report.build(fiscal_year=…)`
 and `json.dumps` of it — `--repeat` (5) times after one warm-up: p50 and max, and its
-after_hours section alone. Last line: `full JSON report < 2 s: PASS/FAIL` (printed, never
+after_hours and plan sections alone. Last line: `full JSON report < 2 s: PASS/FAIL` (printed, never
 asserted).
 """
 
@@ -76,7 +77,7 @@ def setup_and_migrate(data_dir: str, db_url: str) -> None:
 def build_catalog(rng: random.Random, years: list[int]) -> tuple[int, list[tuple[int, int, int]]]:
     """Departments, sections, procedures, one published form, the inventories. Returns
     (form version id, [(rank, procedure id, section id)])."""
-    from tenohira.catalog.models import Channel, Department, Procedure, Section
+    from tenohira.catalog.models import Channel, Department, Procedure, ProcedureChannel, Section
     from tenohira.forms.services import publish
     from tenohira.insights.models import InventoryProcedure
 
@@ -87,14 +88,23 @@ def build_catalog(rng: random.Random, years: list[int]) -> tuple[int, list[tuple
         Section(department=departments[i % len(departments)], name=f"{departments[i % len(departments)].name[:-1]}第{i // len(departments) + 1}課", order=i)
         for i in range(SECTIONS)
     ])
+    on_platform = [rng.random() < 0.23 for _ in range(PROCEDURES)]
+    # Half of the others planned online over the next years (the report's plan section);
+    # a generator of their own, so the rest of the data stays what it was.
+    planner = random.Random(len(years))
     procedures = Procedure.objects.bulk_create([
         Procedure(
             code=f"B{i:04d}", section=sections[i % SECTIONS],
             name=f"{SUBJECTS[i % len(SUBJECTS)]}{ACTIONS[(i // len(SUBJECTS)) % len(ACTIONS)]}（{i:04d}）",
-            channel=Channel.PLATFORM if rng.random() < 0.23 else Channel.COUNTER,
+            planned_online_fiscal_year=None if on_platform[i - 1] or planner.random() < 0.5
+            else years[-1] + planner.randrange(-1, 4),
         )
         for i in range(1, PROCEDURES + 1)
     ], batch_size=1000)
+    ProcedureChannel.objects.bulk_create([
+        ProcedureChannel(procedure=p, kind=Channel.PLATFORM if online else Channel.COUNTER)
+        for p, online in zip(procedures, on_platform, strict=True)
+    ], batch_size=2000)
     version, _ = publish(procedures[0], SCHEMA)
     ranks = list(range(1, PROCEDURES + 1))
     rng.shuffle(ranks)
@@ -103,9 +113,10 @@ def build_catalog(rng: random.Random, years: list[int]) -> tuple[int, list[tuple
     InventoryProcedure.objects.bulk_create([
         InventoryProcedure(
             fiscal_year=fy, department=names[p.section_id][0], section=names[p.section_id][1], name=p.name,
-            procedure=p, online=p.channel == Channel.PLATFORM, annual_applications=max(1, int(165_000 / rank)),
+            procedure=p, online=online, annual_applications=max(1, int(165_000 / rank)),
         )
-        for fy in years for (rank, _pk, _section), p in zip(ranked, procedures, strict=True)
+        for fy in years
+        for (rank, _pk, _section), p, online in zip(ranked, procedures, on_platform, strict=True)
     ], batch_size=2000)
     return version.pk, ranked
 
@@ -321,6 +332,14 @@ def main() -> None:
         print(f"after_hours section FY{args.last_fy}: p50 {statistics.median(section_times) * 1000:.0f} ms, "
               f"max {max(section_times) * 1000:.0f} ms ({share['applications']:,} online applications, "
               f"{share['outside_hours']:,} outside office hours = {share['share']} %)", flush=True)
+
+        from tenohira.insights import kpi_plan
+
+        plan_times = timed(lambda: kpi_plan.section(args.last_fy), args.repeat)
+        plan = kpi_plan.section(args.last_fy)
+        print(f"plan section FY{args.last_fy}: p50 {statistics.median(plan_times) * 1000:.0f} ms, "
+              f"max {max(plan_times) * 1000:.0f} ms ({len(plan['years'])} fiscal years × "
+              f"{len(plan['years'][0]['departments'])} departments)", flush=True)
 
         function, what = report_timer(args.last_fy)
         times = timed(function, args.repeat)
