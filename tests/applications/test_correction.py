@@ -451,7 +451,7 @@ def test_a_link_of_a_withdrawn_application_is_closed(world, browser):
     assert services.open_correction(token) is None
     # A page opened before the withdrawal cannot resubmit either.
     submission, problems = services.resubmit(opened, {"about": {"phone": ["080-1111-2222"]}}, {}, [])
-    assert submission is None and problems == [("", "この申請は「取下げ」のため、修正できません。")]
+    assert submission is None and problems == [("", "申請は取り下げられました。審査は行いません。そのため、この申請は修正できません。")]
     assert fresh(world).version == 1 and fresh(world).status == Submission.Status.WITHDRAWN
     assert CorrectionRequest.objects.get(submission=world.submission).resolved_at is None
     assert browser.get(f"/corrections/{token}/").status_code == 404

@@ -81,3 +81,14 @@ def _local_date(moment) -> str:
 
     at = local(moment)
     return f"{at.year}年{at.month}月{at.day}日"
+
+
+def cannot_withdraw(submission: Submission) -> str:
+    """Why 取下げ is refused, in the status page's words instead of a state name."""
+    return _("%(now)sそのため、この申請は取り下げられません。%(section)sにお問い合わせください。") % {
+        "now": explain(submission)["now"], "section": submission.section.name,
+    }
+
+
+def cannot_correct(submission: Submission) -> str:
+    return _("%(now)sそのため、この申請は修正できません。") % {"now": explain(submission)["now"]}

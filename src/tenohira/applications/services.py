@@ -22,7 +22,7 @@ from tenohira.applications.models import (
     SubmissionEvent,
     SubmissionVersion,
 )
-from tenohira.applications.progress import history_label
+from tenohira.applications.progress import cannot_correct, cannot_withdraw, history_label
 from tenohira.applications.receipts import new_status_secret, next_receipt_number
 from tenohira.catalog.models import Procedure
 from tenohira.core import outbox
@@ -837,7 +837,7 @@ def _store_resubmission(correction: CorrectionRequest, staged: CorrectionInput, 
         if not CorrectionRequest.objects.filter(pk=correction.pk, resolved_at__isnull=True).update(resolved_at=now):
             return submission
         if submission.status != Submission.Status.RETURNED:
-            raise CorrectionClosed(f"この申請は「{submission.get_status_display()}」のため、修正できません。")
+            raise CorrectionClosed(cannot_correct(submission))
         if correction.expires_at <= now:
             raise CorrectionClosed("修正の期限が過ぎています。担当課にお問い合わせください。")
         correction.resolved_at = now
@@ -922,9 +922,7 @@ def withdraw(receipt_number: str, secret: str, *, comment: str = "") -> Submissi
         if submission.status == Submission.Status.WITHDRAWN:
             return submission
         if submission.status not in WITHDRAWABLE:
-            raise WithdrawRefused(
-                f"この申請は「{submission.get_status_display()}」のため、取り下げられません。担当課にお問い合わせください。"
-            )
+            raise WithdrawRefused(cannot_withdraw(submission))
         record_event(submission, Submission.Status.WITHDRAWN, actor=None, actor_label="申請者",
                      comment=comment.strip()[:2000])
         if submission.email:

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from tenohira.applications import selectors, services
+from tenohira.applications import progress, selectors, services
 from tenohira.applications.models import Draft
 from tenohira.catalog.models import Procedure
 from tenohira.catalog.selectors import get_published_procedure
@@ -565,8 +565,6 @@ def _lookup_allowed(request, number: str) -> bool:
 def _status_details(submission, secret: str) -> dict:
     """What the status page shows after a lookup, besides the facts: history, the open
     correction, and the withdraw button (which posts the number and secret again)."""
-    from tenohira.applications import progress
-
     correction = services.pending_correction(submission)
     return {
         "history": services.public_history(submission),
@@ -600,9 +598,10 @@ def withdraw(request):
     if not services.can_withdraw(submission):
         return _withdraw_refused(
             request, submission, secret,
-            f"この申請は「{submission.get_status_display()}」のため、取り下げられません。担当課にお問い合わせください。",
+            progress.cannot_withdraw(submission),
         )
-    return render(request, "applications/withdraw_confirm.html", {"submission": submission, "secret": secret})
+    return render(request, "applications/withdraw_confirm.html",
+                  {"submission": submission, "secret": secret, "progress": progress.explain(submission)})
 
 
 def _withdraw_refused(request, submission, secret: str, message: str):
