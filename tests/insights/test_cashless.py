@@ -646,3 +646,17 @@ def test_a_clash_with_a_concurrent_import_applies_nothing():
                                       source_key="k")
     assert error_cells(excinfo) == [(0, "")]
     assert FacilityCashless.objects.count() == 0 and PosTransaction.objects.count() == 1
+
+
+def test_the_pdf_reports_cashless_only_tallies_apart(tmp_path):
+    import subprocess
+
+    from tenohira.insights import report
+    from tenohira.insights.render import to_pdf
+
+    rows = [list(r.values()) for r in real_rows()] + OWN_TALLIES
+    pos.import_file(write_csv(tmp_path / "totals.csv", list(real_rows()[0]), rows), year=2023)
+    to_pdf(report.build(year=2023), tmp_path / "r.pdf")
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(tmp_path / "r.pdf"), "-"], check=True,
+                          capture_output=True, text=True).stdout
+    assert "キャッシュレスのみの集計（独自集計）" in text and "1,715,700" in text and "15.96%" in text

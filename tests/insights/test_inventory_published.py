@@ -472,3 +472,34 @@ def test_any_official_name_is_kept_exactly_as_written(tmp_path, names, shape):
             else write_csv(tmp_path / "n.csv", header, rows, encoding=shape))
     inventory.import_file(path, fiscal_year=2024)
     assert list(InventoryProcedure.objects.order_by("id").values_list("name", flat=True)) == names
+
+
+def test_the_pdf_and_the_dashboard_show_the_online_use_rate(tmp_path, settings):
+    import subprocess
+
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tenohira.backoffice.models import Role, StaffRole
+    from tenohira.insights.render import to_pdf
+
+    header, rows = with_online_applications({"こども部": "21,243"}, {"こども部": "6,864"}, {})
+    inventory.import_file(write_csv(tmp_path / "o.csv", header, rows), fiscal_year=2023)
+    to_pdf(report.build(fiscal_year=2023), tmp_path / "r.pdf")
+    text = subprocess.run(["pdftotext", "-layout", "-enc", "UTF-8", str(tmp_path / "r.pdf"), "-"], check=True,
+                          capture_output=True, text=True).stdout
+    assert "オンライン利用率" in text and "21,243" in text and "70.0%" in text
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    user = get_user_model().objects.create_user("dx", password="x-Passw0rd-2026")
+    device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+    StaffRole.objects.create(user=user, role=Role.DX_ADMIN)
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    page = client.get("/staff/insights/?fy=2023").content.decode()
+    assert "オンライン利用率" in page and "21,243" in page and "chart-online-use-rate" in page

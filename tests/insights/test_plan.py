@@ -201,3 +201,15 @@ def test_the_to_do_list_is_bounded(catalog, settings):
     page = signed_in("dx", [(Role.DX_ADMIN, {})]).get("/staff/insights/?fy=2023").content.decode()
     assert "42件あります" in page and "ほかに12件あります" in page
     assert page.count('/change/">') == 30 and 'href="/admin/catalog/procedure/"' in page
+
+
+def test_the_pdf_carries_the_plan(catalog, tmp_path):
+    import subprocess
+
+    from tenohira.insights.render import to_pdf
+
+    to_pdf(report.build(fiscal_year=2023), tmp_path / "r.pdf")
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(tmp_path / "r.pdf"), "-"], check=True,
+                          capture_output=True, text=True).stdout
+    assert "オンライン化の計画と実績" in text and "予定年度を過ぎてもオンライン化されていない手続き" in text
+    assert "印鑑登録" in text

@@ -111,6 +111,7 @@ def restrict(report: dict, departments) -> dict:
         online["departments"] = _keep(online.get("departments"), names)
         online["flags"] = _keep(online.get("flags"), names)
         online["total"] = None
+        online["online_applications_departments"] = None  # counts the other departments
     following = result.get("next")
     if isinstance(following, dict):
         following["candidates"] = _keep(following.get("candidates"), names)
