@@ -39,7 +39,8 @@ class ClosureDayAdmin(admin.ModelAdmin):
 class InventoryDepartmentAdmin(admin.ModelAdmin):
     list_display = [
         "fiscal_year", "order", "department", "procedures", "online_procedures", "annual_applications",
-        "covered_applications", "published_online_rate", "published_coverage_rate",
+        "covered_applications", "online_applications", "published_online_rate", "published_coverage_rate",
+        "published_online_use_rate",
     ]
     list_display_links = ["department"]
     list_filter = ["fiscal_year"]
