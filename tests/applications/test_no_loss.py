@@ -316,3 +316,14 @@ def test_the_receipt_pdf_carries_the_status_code(tiny_form, flow, browser, tmp_p
     del browser.cookies["tnh_status"]
     later = re.sub(r"\s+", "", pdf_text(browser))
     assert secret not in later and "受付のメールに書かれた確認コード" in later
+
+
+def test_the_demo_window_is_open_on_the_day_the_demo_runs(tiny_form):
+    from tenohira.catalog.models import Procedure
+    from tenohira.forms.services import demo_window, set_window
+
+    today = timezone.localdate()
+    definition = set_window(Procedure.objects.get(code="TST"), *demo_window(today))
+    assert definition.is_accepting()
+    assert definition.window_state(definition.opens_at - dt.timedelta(seconds=1)) == "before"
+    assert definition.window_state(definition.closes_at) == "closed"
