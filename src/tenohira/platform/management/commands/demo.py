@@ -13,7 +13,13 @@ from django.db import transaction
 
 from tenohira.catalog.services import ImportRejected, import_catalog
 from tenohira.core.site import serving
-from tenohira.platform.demo import DEMO_ACCOUNTS, DEMO_CATALOG, DEMO_FORMS, DEMO_PASSWORD
+from tenohira.platform.demo import (
+    DEMO_ACCOUNTS,
+    DEMO_CATALOG,
+    DEMO_FIRST_STEPS,
+    DEMO_FORMS,
+    DEMO_PASSWORD,
+)
 from tenohira.platform.server import run_gunicorn
 
 
@@ -37,6 +43,7 @@ class Command(BaseCommand):
                 self.stderr.write(str(error))
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"サンプル市の手続カタログ: {result.summary()}")
+        self._first_steps()
         self._forms()
         self._accounts()
         # Their confirmation e-mails link to the address the demo is about to serve.
@@ -59,6 +66,24 @@ class Command(BaseCommand):
             return
         self.stdout.write("Ctrl+C で終了します。")
         run_gunicorn(host, port, workers=2, access_log=False, outbox_worker=settings.OUTBOX_DELIVERY == "worker")
+
+    def _first_steps(self):
+        """まず必要な手続き of the demo's life events, unless the DX division set its own."""
+        import csv
+
+        from tenohira.catalog.models import LifeEvent, LifeEventFirstStep, Procedure
+
+        with DEMO_FIRST_STEPS.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        already_set = set(LifeEventFirstStep.objects.values_list("life_event__slug", flat=True))
+        for order, row in enumerate(rows, start=1):
+            event = LifeEvent.objects.filter(slug=row["ライフイベント"]).first()
+            procedure = Procedure.objects.filter(code=row["手続ID"]).first()
+            if event is None or procedure is None or event.slug in already_set:
+                continue
+            LifeEventFirstStep.objects.get_or_create(
+                life_event=event, procedure=procedure, defaults={"note": row["ひとこと"], "order": order}
+            )
 
     def _forms(self):
         import json
