@@ -232,7 +232,6 @@ SITE_URL = os.environ.get("SITE_URL", "")
 
 # Online applications.
 DRAFT_LIFETIME_DAYS = int(os.environ.get("DRAFT_LIFETIME_DAYS", "30"))
-RESUME_LINK_DAYS = int(os.environ.get("RESUME_LINK_DAYS", "7"))
 CORRECTION_DAYS = int(os.environ.get("CORRECTION_DAYS", "14"))
 RECEIPT_NUMBER_FORMAT = os.environ.get("RECEIPT_NUMBER_FORMAT", "{fiscal_year}-{code}-{sequence:06d}")
 STATUS_LOOKUP_LIMIT_PER_HOUR = int(os.environ.get("STATUS_LOOKUP_LIMIT_PER_HOUR", "20"))
