@@ -421,3 +421,9 @@ def test_only_the_first_words_of_a_long_query_are_looked_at(names_only):
     assert len(search.analyse(" ".join(words))) == search.MAX_TERMS
     # Eight words are looked at, and two matching words are fewer than half of them.
     assert top3(" ".join(["犬", "登録"] + ["わんわん"] * 40)) == []
+
+
+def test_one_kana_among_other_words_is_no_word(names_only):
+    assert [term.typed for term in search.analyse("犬 の 登録")] == ["犬", "登録"]
+    assert [term.typed for term in search.analyse("の")] == ["の"]  # alone, it is what was asked
+    assert top3("犬 の 登録")[0] == "犬の登録"

@@ -189,8 +189,11 @@ def _term(word: str, synonyms: SynonymIndex, dictionary_form: str | None = None)
 
 def analyse(query: str, synonyms: SynonymIndex | None = None) -> list[Term]:
     synonyms = synonyms if synonyms is not None else synonym_index()
-    terms = (_term(word, synonyms) for word in split_terms(query)[:MAX_TERMS])
-    return [term for term in terms if term is not None]
+    terms = [term for term in (_term(word, synonyms) for word in split_terms(query)[:MAX_TERMS]) if term]
+    # One kana or letter among other words (ご み, し し し) is in nearly every row: it
+    # narrows nothing and costs a pass that matches the whole catalog. Alone, it is kept.
+    meaningful = [term for term in terms if has_kanji(term.surface) or len(term.surface) > 1]
+    return meaningful if meaningful else terms[:1]
 
 
 # Kana phrases longer than this are not cut in two (each cut is two scans of the index);
