@@ -19,6 +19,7 @@ from tenohira.applications.models import Draft
 from tenohira.catalog.models import Procedure
 from tenohira.catalog.selectors import get_published_procedure
 from tenohira.core import japanese
+from tenohira.core.clients import client_address
 from tenohira.core.ratelimit import hit
 from tenohira.core.site import public_url, staff_url
 from tenohira.forms import editing, windows
@@ -348,6 +349,15 @@ def receipt_pdf(request, public_id):
     return response
 
 
+def _resume_allowed(request, draft) -> bool:
+    """Resume links are e-mails to a resident: a few per draft, and a bounded number per
+    client address (one client cannot make the site mail many residents)."""
+    return hit(f"resume:{draft.pk}", limit=5, window=dt.timedelta(hours=1)) and hit(
+        f"resume-ip:{client_address(request)}", limit=settings.RESUME_LINK_LIMIT_PER_ADDRESS,
+        window=dt.timedelta(hours=1),
+    )
+
+
 def _link_for(request):
     return lambda token: public_url(reverse("applications:resume", args=[token]))
 
@@ -370,7 +380,7 @@ def save_for_later(request, public_id):
         except ValidationError:
             error = _("メールアドレスの形式が正しくありません（例: name@example.jp）。")
         else:
-            if not hit(f"resume:{draft.pk}", limit=5, window=dt.timedelta(hours=1)):
+            if not _resume_allowed(request, draft):
                 error = _("短い時間に何度も送信されました。しばらくしてからお試しください。")
             else:
                 services.send_resume_link(draft, email, _link_for(request))
@@ -390,7 +400,7 @@ def resend(request, public_id):
     email = services.known_email(draft)
     if hasattr(draft, "submission") or services.is_counter_draft(draft) or not email:
         return _not_owner(request, draft)
-    if not hit(f"resume:{draft.pk}", limit=5, window=dt.timedelta(hours=1)):
+    if not _resume_allowed(request, draft):
         return render(request, "applications/not_owner.html",
                       {"draft": draft, "masked_email": _mask(email),
                        "error": _("短い時間に何度も送信されました。しばらくしてからお試しください。")}, status=429)
@@ -428,13 +438,9 @@ def status(request):
         number = fold_width(request.POST.get("receipt_number", "")).strip().upper()
         secret = normalise_secret(request.POST.get("secret", ""))
         context["receipt_number"] = number
-        address = request.META.get("REMOTE_ADDR", "")
-        limit = settings.STATUS_LOOKUP_LIMIT_PER_HOUR
-        allowed = hit(f"status-ip:{address}", limit=limit, window=dt.timedelta(hours=1)) and hit(
-            f"status-no:{number}", limit=limit, window=dt.timedelta(hours=1)
-        )
-        if not allowed:
-            context["error"] = "確認の回数が多すぎます。1時間ほど待ってからお試しください。"
+        refused = _lookup_refused(request)
+        if refused:
+            context["error"] = refused
             return render(request, "applications/status.html", context, status=429)
         submission = services.find_submission(number, secret) if number and secret else None
         if submission is None:
@@ -553,13 +559,19 @@ def _lookup_inputs(request) -> tuple[str, str]:
     return number, normalise_secret(request.POST.get("secret", ""))
 
 
-def _lookup_allowed(request, number: str) -> bool:
-    """The status page's limits, shared with it: withdrawing is no way round them."""
-    address = request.META.get("REMOTE_ADDR", "")
+def _lookup_refused(request) -> str:
+    """The status page's limits (withdrawing shares them, so it is no way round them):
+    the message to show, or "" when the lookup may go ahead.
+
+    Counted per client address and, against guessing spread over many addresses, in one
+    budget per minute for the whole site. Never per receipt number: numbers are
+    sequential, and a counter on one would let anyone lock its resident out."""
     limit = settings.STATUS_LOOKUP_LIMIT_PER_HOUR
-    return hit(f"status-ip:{address}", limit=limit, window=dt.timedelta(hours=1)) and hit(
-        f"status-no:{number}", limit=limit, window=dt.timedelta(hours=1)
-    )
+    if not hit(f"status-ip:{client_address(request)}", limit=limit, window=dt.timedelta(hours=1)):
+        return "確認の回数が多すぎます。1時間ほど待ってからお試しください。"
+    if not hit("status-all", limit=settings.STATUS_LOOKUP_GLOBAL_PER_MINUTE, window=dt.timedelta(minutes=1)):
+        return "ただいま確認が混み合っています。しばらくしてからお試しください。"
+    return ""
 
 
 def _status_details(submission, secret: str) -> dict:
@@ -580,8 +592,9 @@ def _status_details(submission, secret: str) -> dict:
 def withdraw(request):
     number, secret = _lookup_inputs(request)
     context = {"receipt_number": number, "error": ""}
-    if not _lookup_allowed(request, number):
-        context["error"] = "確認の回数が多すぎます。1時間ほど待ってからお試しください。"
+    refused = _lookup_refused(request)
+    if refused:
+        context["error"] = refused
         return render(request, "applications/status.html", context, status=429)
     submission = services.find_submission(number, secret) if number and secret else None
     if submission is None:

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tenohira.audit.models import AuditHead, AuditRecord
+from tenohira.core.clients import client_address
 
 GENESIS = "0" * 64
 
@@ -26,11 +27,8 @@ def _digest(prev_hash: str, record: AuditRecord) -> str:
 
 
 def client_ip(request) -> str:
-    # Behind a proxy, set the proxy to overwrite X-Forwarded-For; REMOTE_ADDR otherwise.
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "") if request is not None else ""
-    if forwarded:
-        return forwarded.split(",")[0].strip()[:45]
-    return (request.META.get("REMOTE_ADDR", "") if request is not None else "")[:45]
+    # X-Forwarded-For only from the configured proxies (TRUSTED_PROXIES), validated.
+    return client_address(request)[:45]
 
 
 def record(action: str, *, user=None, target: str = "", detail: dict | None = None, request=None) -> AuditRecord:

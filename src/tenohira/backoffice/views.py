@@ -72,13 +72,13 @@ def login_view(request):
     error = ""
     status = 200
     if request.method == "POST":
-        from tenohira.audit.services import client_ip
+        from tenohira.core.clients import client_address
         from tenohira.core.ratelimit import hit
 
         # Per address as well as per username: one address trying many usernames
         # (password spraying) is stopped too.
         window = dt.timedelta(minutes=settings.STAFF_LOCKOUT_MINUTES)
-        if not hit(f"login-ip:{client_ip(request)}", limit=settings.STAFF_LOGIN_LIMIT_PER_ADDRESS, window=window):
+        if not hit(f"login-ip:{client_address(request)}", limit=settings.STAFF_LOGIN_LIMIT_PER_ADDRESS, window=window):
             return render(
                 request, "backoffice/login.html",
                 {"form": form, "error": "この接続元からのログインの試行が多すぎます。しばらくしてからお試しください。",

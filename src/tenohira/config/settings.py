@@ -6,6 +6,7 @@ on only when the demo command asks for it (TENOHIRA_DEMO=1); production deployme
 set DATABASE_URL, SECRET_KEY, ALLOWED_HOSTS and the e-mail variables.
 """
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -198,6 +199,16 @@ if OUTBOX_DELIVERY not in {"worker", "after_commit"}:
     raise ImproperlyConfigured(f"OUTBOX_DELIVERY must be worker or after_commit, not {OUTBOX_DELIVERY!r}")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# Reverse proxies in front of the site (comma-separated addresses or networks, e.g.
+# "10.0.0.5,192.168.10.0/24"). Only requests coming from these have their
+# X-Forwarded-For believed (tenohira.core.clients); empty, it is always ignored.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network") from _exc
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG and env_bool("HTTPS", False))
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -235,6 +246,9 @@ DRAFT_LIFETIME_DAYS = int(os.environ.get("DRAFT_LIFETIME_DAYS", "30"))
 CORRECTION_DAYS = int(os.environ.get("CORRECTION_DAYS", "14"))
 RECEIPT_NUMBER_FORMAT = os.environ.get("RECEIPT_NUMBER_FORMAT", "{fiscal_year}-{code}-{sequence:06d}")
 STATUS_LOOKUP_LIMIT_PER_HOUR = int(os.environ.get("STATUS_LOOKUP_LIMIT_PER_HOUR", "20"))
+# All clients together: guessing spread over many addresses is slowed down too.
+STATUS_LOOKUP_GLOBAL_PER_MINUTE = int(os.environ.get("STATUS_LOOKUP_GLOBAL_PER_MINUTE", "120"))
+RESUME_LINK_LIMIT_PER_ADDRESS = int(os.environ.get("RESUME_LINK_LIMIT_PER_ADDRESS", "20"))
 # 書かない窓口: the short code a resident shows at the counter, and the staff address its
 # QR code opens (staff terminals on LGWAN may reach the back office under another name).
 HANDOFF_MINUTES = int(os.environ.get("HANDOFF_MINUTES", "60"))
