@@ -14,6 +14,14 @@ def _outbox_delivered_after_commit():
         yield
 
 
+@pytest.fixture(autouse=True)
+def _audit_anchors_per_test(settings, tmp_path):
+    """Audit anchors are written outside the database, so they outlive a test's rollback:
+    each test gets its own anchor file, or one test's anchors would name records that the
+    next test's database never had."""
+    settings.AUDIT_ANCHOR_FILE = str(tmp_path / "audit-anchors.jsonl")
+
+
 @pytest.fixture
 def sample_catalog(db):
     """The demo city's catalog, imported through the real importer."""

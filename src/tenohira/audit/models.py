@@ -1,8 +1,15 @@
-"""Who saw or changed what: an append-only, hash-chained log.
+"""Who saw or changed what: an append-only, keyed, hash-chained log.
 
-Each record's hash covers its own content and the previous record's hash, so editing or
-deleting any record breaks the chain from that point on; the head row (count and last
-hash) also catches removal of the newest records. `tenohira audit verify` recomputes it.
+Each record's link is an HMAC-SHA256, with a key held outside the database (audit.keys),
+over its own content and the previous record's link, so editing, inserting or deleting a
+record breaks the chain, and recomputing it needs the key. The head row (count and newest
+link, signed with the key) catches removal of the newest records; anchors written outside
+the database (audit.anchors) catch a head put back to an older signed state.
+
+Records written before the key existed have an empty `key_id` and a plain SHA-256 link:
+they still verify, but only as a prefix of the chain — a plain record after a keyed one
+is what a rewrite without the key looks like, and is reported as such.
+`tenohira audit verify` checks all of it.
 """
 
 from django.core.exceptions import PermissionDenied
@@ -20,6 +27,9 @@ class AuditRecord(models.Model):
     ip = models.CharField(_("接続元"), max_length=45, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    #: Fingerprint of the key whose HMAC `hash` is; empty for the plain SHA-256 records
+    #: written before keys were introduced.
+    key_id = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         ordering = ["id"]
@@ -39,10 +49,15 @@ class AuditRecord(models.Model):
 
 
 class AuditHead(models.Model):
-    """One row: how many records the chain has and the newest hash (locked to append)."""
+    """One row: how many records the chain has and the newest hash (locked to append),
+    signed with the key, and when the chain was last anchored outside the database."""
 
     count = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
+    key_id = models.CharField(max_length=16, blank=True, default="")
+    mac = models.CharField(max_length=64, blank=True, default="")
+    anchored_count = models.PositiveBigIntegerField(default=0)
+    anchored_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.count} records"
