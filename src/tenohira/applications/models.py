@@ -86,6 +86,10 @@ class Submission(models.Model):
     applicant_search = models.CharField(max_length=400, blank=True)
     version = models.PositiveIntegerField(_("版"), default=1)
     status_changed_at = models.DateTimeField(_("状態の更新日時"), null=True, blank=True)
+    # 訴訟ホールド: kept past its retention period while a lawsuit, appeal or disclosure
+    # request needs it (applications.retention never disposes of it). Set by DX admins.
+    legal_hold = models.BooleanField(_("訴訟ホールド"), default=False)
+    legal_hold_reason = models.CharField(_("訴訟ホールドの理由"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("申請")

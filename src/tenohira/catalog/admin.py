@@ -89,6 +89,10 @@ class ProcedureAdmin(admin.ModelAdmin):
         (_("案内"), {"fields": ["summary", "eligibility", "requirements", "fee", "legal_basis", "processing_days"]}),
         (_("オンライン化"), {"fields": ["identity", "online_since", "planned_online_fiscal_year"]}),
         (_("統計・分類"), {"fields": ["annual_applications", "life_events", "updated_at"]}),
+        (_("保存年限"), {
+            "fields": ["document_class", "retention_years", "retention_permanent"],
+            "description": _("申請は完結した翌年度の4月1日から数えて保存年限が過ぎると廃棄されます（tenohira retention purge）。"),
+        }),
     ]
 
     def get_search_results(self, request, queryset, search_term):

@@ -5,6 +5,7 @@ group procedures across sections the way residents think of them (引越し, お
 """
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -139,6 +140,17 @@ class Procedure(models.Model):
         LifeEvent, blank=True, related_name="procedures", verbose_name=_("ライフイベント")
     )
     is_published = models.BooleanField(_("公開"), default=True)
+    # 保存年限: how long its applications are kept once closed (applications.retention).
+    # Empty = the site default (RETENTION_DEFAULT_YEARS); 永年 = never disposed of.
+    document_class = models.CharField(
+        _("文書分類"), max_length=100, blank=True, help_text=_("文書管理規程の分類（例: 第2種）。保存年限を決める目安です。")
+    )
+    retention_years = models.PositiveSmallIntegerField(
+        _("保存年限（年）"), null=True, blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_("完結した翌年度の4月1日から数えます。空欄ならサイトの既定の年数です。"),
+    )
+    retention_permanent = models.BooleanField(_("永年保存"), default=False, help_text=_("申請を廃棄しません。"))
     updated_at = models.DateTimeField(_("更新日時"), auto_now=True)
 
     # Search index, kept in the row so a query is one scan of one table. Written only by
@@ -171,6 +183,11 @@ class Procedure(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("catalog:procedure", args=[self.code])
+
+    def clean(self) -> None:
+        super().clean()
+        if self.retention_permanent and self.retention_years is not None:
+            raise ValidationError({"retention_years": _("永年保存の手続きには保存年限（年）を入れないでください。")})
 
     @property
     def department(self) -> Department:
