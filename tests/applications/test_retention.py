@@ -300,3 +300,42 @@ def test_the_legal_hold_admin_is_for_dx_administrators_and_shows_no_answers(worl
     d.refresh_from_db()
     assert d.legal_hold and d.legal_hold_reason == "情報公開請求 第45号"
     assert AuditRecord.objects.filter(action="retention.legal_hold", target=d.receipt_number, actor_id=clerk.pk).exists()
+
+
+@pytest.mark.django_db
+def test_the_catalog_file_carries_the_period(tmp_path):
+    import csv
+
+    from tenohira.catalog.services import ImportRejected, export_catalog, import_catalog
+
+    def write(rows, columns=("部局", "所属", "手続名", "文書分類", "保存年限")):
+        path = tmp_path / "catalog.csv"
+        with path.open("w", encoding="utf-8-sig", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(columns)
+            writer.writerows(rows)
+        return path
+
+    import_catalog(write([
+        ["市民部", "市民課", "住民票の写しの交付", "第3種", "５年"],
+        ["市民部", "市民課", "戸籍の届出", "第1種", "永年"],
+        ["市民部", "市民課", "犬の登録", "", ""],
+    ]))
+    periods = {p.name: (p.document_class, p.retention_years, p.retention_permanent) for p in Procedure.objects.all()}
+    assert periods == {"住民票の写しの交付": ("第3種", 5, False), "戸籍の届出": ("第1種", None, True), "犬の登録": ("", None, False)}
+    assert retention.years_of(Procedure.objects.get(name="戸籍の届出")) is None
+    assert retention.years_of(Procedure.objects.get(name="犬の登録")) == 5
+
+    with pytest.raises(ImportRejected) as rejected:
+        import_catalog(write([["市民部", "市民課", "犬の登録", "", "ずっと"], ["市民部", "市民課", "犬の登録2", "", "0年"]]))
+    assert [(e.row, e.column) for e in rejected.value.errors] == [(2, "保存年限"), (3, "保存年限")]
+
+    # A file without the columns leaves the periods alone.
+    import_catalog(write([["市民部", "市民課", "住民票の写しの交付"]], columns=("部局", "所属", "手続名")))
+    assert Procedure.objects.get(name="住民票の写しの交付").retention_years == 5
+
+    out = tmp_path / "export.csv"
+    export_catalog(str(out))
+    with out.open(encoding="utf-8-sig", newline="") as fh:
+        exported = {row["手続名"]: (row["文書分類"], row["保存年限"]) for row in csv.DictReader(fh)}
+    assert exported == {"住民票の写しの交付": ("第3種", "5年"), "戸籍の届出": ("第1種", "永年"), "犬の登録": ("", "")}

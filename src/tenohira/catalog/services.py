@@ -36,7 +36,7 @@ COLUMNS = [
     "手続ID", "部局", "所属", "手続名", "よみ", "キーワード", "概要", "対象者", "必要なもの",
     "手数料", "根拠法令", "標準処理期間", "年間申請件数", "申請方法", "外部サービス名", "申請先URL",
     "郵送先", "窓口", "受付時間", "本人確認", "オンライン化日", "オンライン化予定年度",
-    "ライフイベント", "公開",
+    "ライフイベント", "公開", "文書分類", "保存年限",
 ]
 REQUIRED_COLUMNS = ["部局", "所属", "手続名"]
 
@@ -85,6 +85,7 @@ _COMPARED_FIELDS = [
     "code", "section_id", "name", "reading", "keywords", "summary", "eligibility",
     "requirements", "fee", "legal_basis", "processing_days", "annual_applications",
     "identity", "online_since", "planned_online_fiscal_year", "is_published",
+    "document_class", "retention_years", "retention_permanent",
 ]
 
 
@@ -241,6 +242,13 @@ def _validate_row(number: int, row: dict, life_events: dict[str, LifeEvent], err
         error("公開", f"「{_text(row, '公開')}」は使えません。はい・いいえのどちらかです。")
     values["is_published"] = not published or published not in NO
 
+    # 保存年限 and 文書分類 only when the file has the column: an inventory without them
+    # leaves the periods set in the admin as they are.
+    if "文書分類" in row:
+        values["document_class"] = _text(row, "文書分類")[:100]
+    if "保存年限" in row:
+        _retention(_text(row, "保存年限"), values, error)
+
     events = []
     for event_name in split_terms(_text(row, "ライフイベント")):
         event = life_events.get(normalize(event_name))
@@ -257,6 +265,24 @@ def _validate_row(number: int, row: dict, life_events: dict[str, LifeEvent], err
         values["reading"] = reading(name)
         parsed.reading_derived = True
     return parsed
+
+
+PERMANENT_WORDS = {normalize(v) for v in ("永年", "永久", "永年保存", "常用")}
+
+
+def _retention(text: str, values: dict, error) -> None:
+    """保存年限: `5`, `5年`, `５年` → 5 years; `永年` → never disposed of; empty → site default."""
+    if normalize(text) in PERMANENT_WORDS:
+        values["retention_years"], values["retention_permanent"] = None, True
+        return
+    try:
+        years = _integer(fold_width(text).removesuffix("年").removesuffix("間"))
+    except ValueError:
+        years = 0
+    if years is not None and not 1 <= years <= 100:
+        error("保存年限", f"「{text}」は使えません。1〜100の年数（例: 5、5年）か「永年」にしてください（空欄はサイトの既定）。")
+        return
+    values["retention_years"], values["retention_permanent"] = years, False
 
 
 def _lines(text: str) -> list[str]:
@@ -509,6 +535,8 @@ def export_rows() -> list[list[object]]:
             p.planned_online_fiscal_year or "",
             _LIST_SEPARATOR.join(e.name for e in p.life_events.all()),
             "はい" if p.is_published else "いいえ",
+            p.document_class,
+            "永年" if p.retention_permanent else (f"{p.retention_years}年" if p.retention_years else ""),
         ])
     return rows
 
