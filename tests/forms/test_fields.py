@@ -442,3 +442,24 @@ def test_guidance_has_no_value():
     assert "note" not in result.answers
     assert result.answers == {"school": "中央小"}
     assert [item["label"] for item in result.summary()[0]["items"]] == ["学校名"]
+
+
+SCIENTIFIC = {"key": "ratio", "type": "number", "label": "比率", "integer": False, "exponent": True}
+
+
+def test_an_exponent_is_taken_only_where_the_field_allows_it_and_stays_small():
+    assert value_of(SCIENTIFIC, {"ratio": ["1.5e3"]}) == "1500"
+    assert value_of(SCIENTIFIC, {"ratio": ["２E-2"]}) == "0.02"
+    assert problem_of(SCIENTIFIC, {"ratio": ["1e999"]}) == "比率は数字で入力してください。"
+    assert problem_of(SCIENTIFIC, {"ratio": ["1e20"]}) == "比率は15桁以内の数字で入力してください。"
+    assert problem_of({**SCIENTIFIC, "exponent": False}, {"ratio": ["1e3"]}) == "比率は数字で入力してください。"
+
+
+@given(st.text(alphabet="0123456789eE+-.,,NaInfity０１２ ", max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_any_number_text_gives_a_bounded_value_or_a_message(text):
+    for field in (SCIENTIFIC, {"key": "ratio", "type": "number", "label": "比率"}):
+        result = run([field], {"ratio": [text]})
+        value = result.answers.get("ratio")
+        if value is not None:
+            assert len(str(value)) <= 130  # 15 digits, at most 99 places after the point

@@ -153,6 +153,15 @@ def test_malformed_computed_expression_is_refused():
         (lambda s: s["steps"][0]["fields"].append({"key": "kids", "type": "group", "label": "子", "min": 3, "max": 1,
                                                    "fields": [{"key": "n", "type": "text", "label": "名"}]}),
          "min と max は 0 ≤ min ≤ max の整数です。"),
+        (lambda s: s["steps"][0]["fields"].append({"key": "kids", "type": "group", "label": "子", "max": 51,
+                                                   "fields": [{"key": "n", "type": "text", "label": "名"}]}),
+         "max は 50 以下です（1つの項目で繰り返せる行数の上限）。"),
+        (lambda s: s["steps"][0]["fields"].append({"key": "story", "type": "textarea", "label": "経緯",
+                                                   "max_length": 20_000}),
+         "max_length は 10000 以下の正の整数です。"),
+        (lambda s: s["steps"][0]["fields"].append({"key": "amount", "type": "number", "label": "金額",
+                                                   "max_digits": 400}),
+         "max_digits は 1 から 30 の整数です。"),
     ],
 )
 def test_other_mistakes_are_explained_in_japanese(change, expected):

@@ -16,6 +16,7 @@ from tenohira.forms.conditions import Scope, holds
 from tenohira.forms.expressions import evaluate
 from tenohira.forms.fields import (
     FIELD_TYPES,
+    MAX_INPUT_LENGTH,
     FieldError,
     Raw,
     first,
@@ -70,6 +71,14 @@ def _clean_field(fld: Field, raw: Raw, prefix: str, scope: Scope, fields, outcom
     if fld.type == "group":
         rows = []
         row_label = fld.option("row_label") or fld.label
+        posted = kind.posted_count(fld, raw, prefix)
+        if posted is not None and posted > fld.option("max", 10):
+            # Only a made-up POST gets here (追加 stops at the maximum); the rows past it
+            # were never stored.
+            label = fld.option("row_label") or fld.label
+            outcome.problems[prefix] = FieldProblem(
+                anchor_for(fld, prefix), f"{label}は{fld.option('max', 10)}件まで入力できます。"
+            )
         for index in range(kind.row_count(fld, raw, prefix)):
             row: dict[str, Any] = {}
             row_scope = scope.child(row)
@@ -199,14 +208,31 @@ def display(fld: Field, value: Any) -> str:
 
 
 def raw_from_post(post, step: Step) -> Raw:
-    """Keep only the inputs that belong to this step's fields (nothing else is stored)."""
-    prefixes = tuple(f.key for f in step.fields)
+    """Keep only the inputs this step's fields post (nothing else is stored), each with
+    as many values as its field takes and none longer than MAX_INPUT_LENGTH."""
+    allowed: dict[str, Field] = {}
+    for fld in step.fields:
+        for name, owner in _input_names(fld, fld.key):
+            allowed[name] = owner
     raw: Raw = {}
     for name, values in post.lists():
-        base = name.split("__", 1)[0].split("-", 1)[0]
-        if base in prefixes:
-            raw[name] = [v[:5000] for v in values]
+        owner = allowed.get(name)
+        if owner is None:
+            continue
+        limit = 1 if name.endswith("-count") else FIELD_TYPES[owner.type].max_values(owner)
+        raw[name] = [str(v)[:MAX_INPUT_LENGTH] for v in values[: max(limit, 1)]]
     return raw
+
+
+def _input_names(fld: Field, prefix: str) -> list[tuple[str, Field]]:
+    """(input name, the field it belongs to) for every input a field may post."""
+    if fld.type != "group":
+        return [(name, fld) for name in FIELD_TYPES[fld.type].input_names(fld, prefix)]
+    names = [(f"{prefix}-count", fld)]
+    for index in range(fld.option("max", 10)):
+        for child in fld.children:
+            names += _input_names(child, f"{prefix}-{index}-{child.key}")
+    return names
 
 
 __all__ = ["FormRun", "StepOutcome", "FieldProblem", "raw_from_post", "display", "first"]

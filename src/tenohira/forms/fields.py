@@ -11,7 +11,8 @@ repeating group, row i of child `c` of group `g` posts `g-i-c`.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -50,12 +51,39 @@ def first(raw: Raw, name: str) -> str:
     return values[0] if values else ""
 
 
+#: The longest value of one input that is stored or looked at (a textarea's `max_length`
+#: may not exceed it). Anything longer is cut before it reaches the draft.
+MAX_INPUT_LENGTH = 10_000
+
+
+def bounded(field: Field, raw: Raw, name: str, limit: int, what: str = "") -> str:
+    """The input's text, refused by its length before any parsing: a parser's cost then
+    depends on the field, never on what a request sends."""
+    text = first(raw, name)
+    if len(text) > limit:
+        raise FieldError(f"{name_of(field)}{what}は{limit}文字以内で入力してください。")
+    return text
+
+
 class FieldType:
     name = ""
     template = "forms/fields/text.html"
     has_value = True
     #: parts of a compound input (name → label); empty for single inputs
     parts: dict[str, str] = {}
+    #: the longest text one input of this type may hold (checked before any parsing)
+    default_max = 200
+
+    def input_limit(self, field: Field) -> int:
+        return self.default_max
+
+    def max_values(self, field: Field) -> int:
+        """How many values one input name may carry (checkboxes and files carry several)."""
+        return 1
+
+    def input_names(self, field: Field, prefix: str) -> list[str]:
+        """Every input name this field may post: nothing else is ever stored."""
+        return [f"{prefix}__{p}" for p in self.parts] if self.parts else [prefix]
 
     def check_options(self, field: Field) -> list[str]:
         return []
@@ -85,15 +113,24 @@ class TextType(FieldType):
 
     def check_options(self, field):
         limit = field.option("max_length", self.default_max)
-        return [] if isinstance(limit, int) and limit > 0 else ["max_length は正の整数です。"]
+        if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit <= MAX_INPUT_LENGTH:
+            return []
+        return [f"max_length は {MAX_INPUT_LENGTH} 以下の正の整数です。"]
+
+    def input_limit(self, field):
+        return field.option("max_length", self.default_max)
 
     def clean(self, field, raw, prefix):
         value = first(raw, prefix).strip()
+        limit = self.input_limit(field)
+        # Browsers count a line break as one character (maxlength) and send it as two.
+        length = len(value) - value.count("\r\n")
+        if length > limit:
+            # A value cut when it was stored is only known to be at least that long.
+            count = f"{length}文字です" if len(value) < MAX_INPUT_LENGTH else f"{MAX_INPUT_LENGTH}文字を超えています"
+            raise FieldError(f"{name_of(field)}は{limit}文字以内で入力してください（今は{count}）。")
         if field.option("code"):
             value = fold_width(value)  # 受付番号や車両番号のような記号的な値は半角にそろえる
-        limit = field.option("max_length", self.default_max)
-        if len(value) > limit:
-            raise FieldError(f"{name_of(field)}は{limit}文字以内で入力してください（今は{len(value)}文字です）。")
         return value
 
 
@@ -103,26 +140,53 @@ class TextareaType(TextType):
     default_max = 2000
 
 
+# A plain decimal number, checked before any conversion: Decimal() takes "1e9999999",
+# "Infinity" and "sNaN", and turning the first into an int keeps a worker busy for a
+# minute. An exponent (two digits at most) only where a field asks for one.
+_PLAIN_NUMBER = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]+))?")
+_WITH_EXPONENT = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]{1,2}))?")
+
+
 class NumberType(FieldType):
     name = "number"
     template = "forms/fields/number.html"
+    default_digits = 15
 
     def check_options(self, field):
         problems = []
         for bound in ("min", "max"):
             if bound in field.options and not isinstance(field.options[bound], int | float):
                 problems.append(f"{bound} は数値です。")
+        digits = field.option("max_digits", self.default_digits)
+        if not isinstance(digits, int) or isinstance(digits, bool) or not 1 <= digits <= 30:
+            problems.append("max_digits は 1 から 30 の整数です。")
         return problems
 
+    def input_limit(self, field):
+        # Room for the digits, commas every three, a sign, a point, an exponent and the unit.
+        digits = field.option("max_digits", self.default_digits)
+        return digits * 2 + 10 + len(field.option("unit", ""))
+
     def clean(self, field, raw, prefix):
-        text = fold_width(first(raw, prefix)).replace(",", "").strip()
+        digits = field.option("max_digits", self.default_digits)
+        too_long = f"{name_of(field)}は{digits}桁以内の数字で入力してください。"
+        text = first(raw, prefix)
+        if len(text) > self.input_limit(field):
+            raise FieldError(too_long)
+        text = fold_width(text).replace(",", "").strip()
         unit = field.option("unit", "")
         if unit:
             text = text.removesuffix(fold_width(unit)).strip()
-        try:
-            number = Decimal(text)
-        except InvalidOperation:
-            raise FieldError(f"{name_of(field)}は数字で入力してください。") from None
+        pattern = _WITH_EXPONENT if field.option("exponent") else _PLAIN_NUMBER
+        match = pattern.fullmatch(text)
+        if match is None:
+            raise FieldError(f"{name_of(field)}は数字で入力してください。")
+        whole, fraction = match.group(2).lstrip("0"), match.group(3) or ""
+        if len(whole) + len(fraction) > digits:
+            raise FieldError(too_long)
+        number = Decimal(text)
+        if number.adjusted() >= digits:  # an exponent may make few digits a huge number
+            raise FieldError(too_long)
         if field.option("integer", True):
             if number != number.to_integral_value():
                 raise FieldError(f"{name_of(field)}は整数で入力してください。")
@@ -132,7 +196,7 @@ class NumberType(FieldType):
             raise FieldError(f"{name_of(field)}は{low}{unit}以上で入力してください。")
         if high is not None and number > high:
             raise FieldError(f"{name_of(field)}は{high}{unit}以下で入力してください。")
-        return number if isinstance(number, int) else str(number)
+        return number if isinstance(number, int) else format(number, "f")  # 1500, never 1.5E+3
 
     def display(self, field, value):
         if value in (None, ""):
@@ -143,9 +207,10 @@ class NumberType(FieldType):
 class EmailType(FieldType):
     name = "email"
     template = "forms/fields/email.html"
+    default_max = 254  # the longest address SMTP carries
 
     def clean(self, field, raw, prefix):
-        value = fold_width(first(raw, prefix)).strip()
+        value = fold_width(bounded(field, raw, prefix, self.default_max)).strip()
         try:
             validate_email(value)
         except ValidationError:
@@ -157,10 +222,12 @@ class EmailType(FieldType):
 class PhoneType(FieldType):
     name = "phone"
     template = "forms/fields/phone.html"
+    default_max = 30
 
     def clean(self, field, raw, prefix):
+        text = bounded(field, raw, prefix, self.default_max)
         try:
-            return japanese.phone(first(raw, prefix))
+            return japanese.phone(text)
         except japanese.InputError as exc:
             # The library says 電話番号; the resident sees the field's own name (and row).
             raise FieldError(str(exc).replace("電話番号", name_of(field), 1)) from None
@@ -172,10 +239,12 @@ class PhoneType(FieldType):
 class PostalCodeType(FieldType):
     name = "postal_code"
     template = "forms/fields/postal_code.html"
+    default_max = 20
 
     def clean(self, field, raw, prefix):
+        text = bounded(field, raw, prefix, self.default_max)
         try:
-            code = japanese.postal_code(first(raw, prefix))
+            code = japanese.postal_code(text)
         except japanese.InputError as exc:
             raise FieldError(str(exc).replace("郵便番号", name_of(field), 1)) from None
         if japanese.lookup_postal_code(code) is None:
@@ -200,9 +269,13 @@ class AddressType(FieldType):
         "building": "建物名・部屋番号",
     }
     required_parts = ("postal_code", "prefecture", "city", "street")
+    part_limits = {"postal_code": 20, "prefecture": 10, "city": 50, "town": 100, "street": 100, "building": 100}
 
     def clean(self, field, raw, prefix):
-        value = {part: first(raw, f"{prefix}__{part}").strip() for part in self.parts}
+        value = {
+            part: bounded(field, raw, f"{prefix}__{part}", self.part_limits[part], f"の{label}").strip()
+            for part, label in self.parts.items()
+        }
         missing = [self.parts[p] for p in self.required_parts if not value[p]]
         if missing:
             raise FieldError(f"{name_of(field)}の{'・'.join(missing)}を入力してください。")
@@ -233,15 +306,13 @@ class NameType(FieldType):
     parts = {"family": "姓", "given": "名", "family_kana": "セイ", "given_kana": "メイ"}
 
     def clean(self, field, raw, prefix):
-        value = {part: first(raw, f"{prefix}__{part}").strip() for part in self.parts}
+        value = {part: bounded(field, raw, f"{prefix}__{part}", 50, f"の{label}").strip()
+                 for part, label in self.parts.items()}
         with_kana = field.option("kana", True)
         needed = ["family", "given"] + (["family_kana", "given_kana"] if with_kana else [])
         missing = [self.parts[p] for p in needed if not value[p]]
         if missing:
             raise FieldError(f"{name_of(field)}の{'・'.join(missing)}を入力してください。")
-        for part in ("family", "given"):
-            if len(value[part]) > 50:
-                raise FieldError(f"{name_of(field)}の{self.parts[part]}は50文字以内で入力してください。")
         if with_kana:
             try:
                 value["family_kana"] = japanese.furigana(value["family_kana"]).replace(" ", "")
@@ -277,9 +348,12 @@ class DateType(FieldType):
                 problems.append(f"{bound} は整数（日数）です。")
         return problems
 
+    default_max = 30
+
     def clean(self, field, raw, prefix):
+        text = bounded(field, raw, prefix, self.default_max)
         try:
-            date = parse_date(first(raw, prefix))
+            date = parse_date(text)
         except WarekiError as exc:
             raise FieldError(f"{name_of(field)}の{exc}") from None
         today = timezone.localdate()
@@ -337,6 +411,9 @@ class ChoiceType(FieldType):
 class MultiChoiceType(ChoiceType):
     name = "multichoice"
     template = "forms/fields/multichoice.html"
+
+    def max_values(self, field):
+        return len(field.option("choices", []))
 
     def is_empty(self, field, raw, prefix):
         return not [v for v in raw.get(prefix, []) if v]
@@ -418,6 +495,11 @@ class FileType(FieldType):
             problems.append(f"accept に使えない種類があります: {'、'.join(unknown)}")
         return problems
 
+    def max_values(self, field):
+        # Tokens of files already attached; a few more than allowed, so that too many
+        # still shows the message rather than files silently dropped.
+        return field.option("max_files", 5) * 2
+
     def is_empty(self, field, raw, prefix):
         return not [v for v in raw.get(prefix, []) if v]
 
@@ -441,17 +523,26 @@ class GroupType(FieldType):
     name = "group"
     template = "forms/fields/group.html"
 
+    #: no form may repeat a group more often than this, whatever its `max` says
+    max_rows = 50
+
     def check_options(self, field):
         low, high = field.option("min", 1), field.option("max", 10)
         if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high):
             return ["min と max は 0 ≤ min ≤ max の整数です。"]
+        if high > self.max_rows:
+            return [f"max は {self.max_rows} 以下です（1つの項目で繰り返せる行数の上限）。"]
         return []
 
+    def posted_count(self, field, raw, prefix) -> int | None:
+        """The number of rows the page says it holds (None when it says nothing usable)."""
+        text = first(raw, f"{prefix}-count")
+        if not (text.isascii() and text.isdigit()):
+            return None
+        return int(text) if len(text) <= 4 else 10_000  # more rows than any form has
+
     def row_count(self, field, raw, prefix) -> int:
-        try:
-            count = int(first(raw, f"{prefix}-count") or field.option("min", 1) or 1)
-        except ValueError:
-            count = 1
+        count = self.posted_count(field, raw, prefix) or field.option("min", 1) or 1
         return max(field.option("min", 1), min(count, field.option("max", 10)))
 
     def is_empty(self, field, raw, prefix):

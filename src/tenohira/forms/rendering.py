@@ -49,6 +49,11 @@ class BoundField:
         return first(self.raw, self.prefix)
 
     @property
+    def max_length(self) -> int:
+        """The browser's maxlength: the same limit the server checks."""
+        return FIELD_TYPES[self.field.type].input_limit(self.field)
+
+    @property
     def values(self) -> list[str]:
         return self.raw.get(self.prefix, [])
 
