@@ -162,6 +162,51 @@ def test_two_workers_never_send_the_same_message(worker_mode):
     assert set(OutboxMessage.objects.values_list("attempts", flat=True)) == {1}
 
 
+def test_each_message_has_a_stable_message_id_and_loses_its_body_once_sent(db, worker_mode, settings):
+    settings.OUTBOX_MESSAGE_ID_DOMAIN = "mail.city.example.jp"
+    (message,) = queue(1)
+    expected = outbox.message_id(message)
+    assert expected == outbox.message_id(OutboxMessage.objects.get(pk=message.pk))  # the same on a resend
+    assert expected.startswith(f"<outbox.{message.pk}.") and expected.endswith("@mail.city.example.jp>")
+    assert outbox.deliver_batch() == (1, 0)
+    assert mail.outbox[0].extra_headers["Message-ID"] == expected
+    assert "Message-ID: " + expected in mail.outbox[0].message().as_string()
+    stored = OutboxMessage.objects.get()
+    assert stored.body == "" and stored.sent_at is not None and stored.lease_until is None
+    assert (stored.to, stored.subject, stored.reference) == ("resident0@example.jp", "件名 0", "R-0")
+
+
+def test_a_taken_message_is_left_alone_until_its_lease_has_passed(db, worker_mode):
+    """A worker killed after taking a batch: its messages wait for the lease, then go once."""
+    queue(3)
+    taken = outbox._take(outbox._pending(), limit=2)  # what the killed worker took, never sent
+    assert [m.subject for m in taken] == ["件名 0", "件名 1"]
+    assert outbox.deliver_batch() == (1, 0)  # another worker sends only the free one
+    assert [m.subject for m in mail.outbox] == ["件名 2"]
+    OutboxMessage.objects.filter(pk__in=[m.pk for m in taken]).update(
+        lease_until=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert outbox.deliver_batch() == (2, 0)
+    assert sorted(m.subject for m in mail.outbox) == ["件名 0", "件名 1", "件名 2"]
+    assert set(OutboxMessage.objects.values_list("attempts", flat=True)) == {1}
+
+
+class SlowBackend(LocmemBackend):
+    """A mail server that takes longer than half the lease for each message."""
+
+    def send_messages(self, messages):
+        time.sleep(0.6)
+        return super().send_messages(messages)
+
+
+def test_a_slow_mail_server_makes_the_worker_free_the_rest_of_its_batch(db, worker_mode, settings):
+    settings.EMAIL_BACKEND = f"{__name__}.SlowBackend"
+    settings.OUTBOX_LEASE_SECONDS = 1
+    queue(3)
+    assert outbox.deliver_batch() == (1, 0)  # then half the lease had passed
+    assert OutboxMessage.objects.filter(sent_at__isnull=True, lease_until__isnull=True).count() == 2
+
+
 # --- the worker process ------------------------------------------------------------------
 
 

@@ -38,7 +38,12 @@ DATA_DIR = Path(
     or Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     / ("tenohira-demo" if DEMO else "tenohira")
 )
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Everything the site writes (mail files, attachments, exports, the embedded database)
+# is readable by its own account only: 0600 files in 0700 folders (tenohira.core.files).
+os.umask(0o077)
+DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+if DATA_DIR.stat().st_mode & 0o077 and DATA_DIR.stat().st_uid == os.getuid():
+    DATA_DIR.chmod(0o700)
 # Debug pages leak settings and stack traces and are in English: residents, the demo's
 # included, always get the Japanese 404/500 pages (templates/). Static files do not need
 # DEBUG: WhiteNoise serves them (below).
@@ -176,6 +181,8 @@ CLAMD_HOST = os.environ.get("CLAMD_HOST", "")
 CLAMD_PORT = int(os.environ.get("CLAMD_PORT", "3310"))
 # Upload bodies above this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # E-mail: SMTP when EMAIL_HOST is set; otherwise files in the data directory, so that
@@ -189,7 +196,7 @@ if EMAIL_HOST:
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
     EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 else:
-    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_BACKEND = "tenohira.core.files.PrivateMailFileBackend"
     EMAIL_FILE_PATH = DATA_DIR / "mail"
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "noreply@localhost")
 # How the outbox is delivered (tenohira.core.outbox): "worker" (a delivery process sends
@@ -197,6 +204,15 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "noreply@localhost")
 OUTBOX_DELIVERY = os.environ.get("OUTBOX_DELIVERY", "worker")
 if OUTBOX_DELIVERY not in {"worker", "after_commit"}:
     raise ImproperlyConfigured(f"OUTBOX_DELIVERY must be worker or after_commit, not {OUTBOX_DELIVERY!r}")
+# A mail server that stops answering must not hold the delivery worker past its lease.
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
+# How long a delivery worker holds the messages it took; one it left behind (killed) is
+# taken again after this (tenohira.core.outbox, docs/decisions/0003-*).
+OUTBOX_LEASE_SECONDS = int(os.environ.get("OUTBOX_LEASE_SECONDS", "300"))
+if OUTBOX_LEASE_SECONDS < 2 * EMAIL_TIMEOUT:
+    raise ImproperlyConfigured("OUTBOX_LEASE_SECONDS must be at least twice EMAIL_TIMEOUT")
+# The right-hand side of every e-mail's Message-ID (default: the domain of DEFAULT_FROM_EMAIL).
+OUTBOX_MESSAGE_ID_DOMAIN = os.environ.get("OUTBOX_MESSAGE_ID_DOMAIN", "")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Reverse proxies in front of the site (comma-separated addresses or networks, e.g.
@@ -272,10 +288,16 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# Request logs name the route, never a token, code or search word (tenohira.platform.logs).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"route_only": {"()": "tenohira.platform.logs.RouteOnlyFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["route_only"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["route_only"]},
+        "django.server": {"handlers": ["console"], "filters": ["route_only"], "propagate": False},
+    },
 }

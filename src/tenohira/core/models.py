@@ -19,6 +19,9 @@ class OutboxMessage(models.Model):
     last_error = models.TextField(_("最後のエラー"), blank=True)
     # After a refusal: not tried again before this time (None: due now).
     next_attempt_at = models.DateTimeField(_("次の送信予定"), null=True, blank=True)
+    # Taken by a delivery worker until this time (None: free). A worker that died leaves
+    # its messages taken; they are free again once this time has passed.
+    lease_until = models.DateTimeField(_("送信処理中の期限"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("送信待ちメール")

@@ -15,12 +15,22 @@
 A message is marked sent only after the mail server accepted it. A refused message is
 retried later with a growing pause (1, 2, 4 … minutes, at most an hour), up to
 MAX_ATTEMPTS times; `tenohira outbox send` tries everything pending at once.
+
+Sent once (docs/decisions/0003-*): a worker first takes a batch with a lease
+(`lease_until`, one short transaction), then marks each message sent in its own commit
+right after the mail server accepted it. A worker killed mid-batch therefore leaves at
+most one message sent but not marked (the one in flight); the rest of its batch was never
+handed to the mail server and is taken again once the lease has passed. Every message
+carries a Message-ID derived from its row, the same on a resend, so a receiving system
+can drop that one duplicate. Once sent, the body (status code, links) is blanked: the
+row keeps only what shows that it was sent.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
@@ -66,9 +76,23 @@ def retry_pause(attempts: int) -> dt.timedelta:
     return dt.timedelta(minutes=min(2 ** max(attempts - 1, 0), 60))
 
 
+def lease() -> dt.timedelta:
+    """How long a batch stays taken by its worker. A worker stops sending (and frees what is
+    left) after half of it, so a live worker never loses its messages to another one."""
+    return dt.timedelta(seconds=getattr(settings, "OUTBOX_LEASE_SECONDS", 300))
+
+
+def message_id(message: OutboxMessage) -> str:
+    """The Message-ID of this row: the same on every try. make_msgid() mixes in the time and
+    a random number, so a resend would look like a new message to the receiving side."""
+    domain = getattr(settings, "OUTBOX_MESSAGE_ID_DOMAIN", "") or settings.DEFAULT_FROM_EMAIL.rpartition("@")[2]
+    created = message.created_at.strftime("%Y%m%d%H%M%S%f") if message.created_at else "0"
+    return f"<outbox.{message.pk}.{created}@{domain or 'localhost'}>"
+
+
 def deliver(pk: int) -> bool:
     """Send one pending message; True when the mail server accepted it."""
-    accepted, _refused = _send_locked(OutboxMessage.objects.filter(pk=pk, sent_at__isnull=True))
+    accepted, _refused = _send(_take(OutboxMessage.objects.filter(pk=pk, sent_at__isnull=True), limit=1))
     return len(accepted) == 1
 
 
@@ -76,7 +100,7 @@ def deliver_batch(limit: int = BATCH_SIZE) -> tuple[int, int]:
     """The worker's turn: up to `limit` due messages over one connection; (sent, failed)."""
     now = timezone.now()
     due = _pending().filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-    accepted, refused = _send_locked(due.order_by("pk")[:limit], skip_locked=True)
+    accepted, refused = _send(_take(due, limit=limit))
     return len(accepted), len(refused)
 
 
@@ -86,8 +110,8 @@ def deliver_pending(limit: int = 10_000) -> tuple[int, int]:
     sent = failed = 0
     tried: list[int] = []
     while sent + failed < limit:
-        batch = _pending().exclude(pk__in=tried).order_by("pk")[: min(BATCH_SIZE, limit - sent - failed)]
-        accepted, refused = _send_locked(batch, skip_locked=True)
+        batch = _take(_pending().exclude(pk__in=tried), limit=min(BATCH_SIZE, limit - sent - failed))
+        accepted, refused = _send(batch)
         if not accepted and not refused:
             break
         sent, failed = sent + len(accepted), failed + len(refused)
@@ -99,52 +123,73 @@ def _pending():
     return OutboxMessage.objects.filter(sent_at__isnull=True, attempts__lt=MAX_ATTEMPTS)
 
 
-def _send_locked(messages, *, skip_locked: bool = False) -> tuple[list[int], list[int]]:
-    """Lock, send and mark `messages`; returns the primary keys (accepted, refused)."""
+def _take(messages, *, limit: int) -> list[OutboxMessage]:
+    """Take up to `limit` of `messages` that no live worker holds, for one lease; committed
+    at once, so the rows are not locked while the mail server is talked to."""
+    now = timezone.now()
+    free = messages.filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now)).order_by("pk")
     with transaction.atomic():
-        batch = list(messages.select_for_update(skip_locked=skip_locked))
-        if not batch:
-            return [], []
-        now = timezone.now()
-        accepted: list[int] = []
-        refused: list[tuple[OutboxMessage, Exception]] = []
-        connection = get_connection(fail_silently=False)
-        try:
-            connection.open()
-        except Exception as exc:  # the mail server is unreachable: every message waits
-            refused = [(message, exc) for message in batch]
-        else:
-            try:
-                for message in batch:
-                    email = EmailMessage(
-                        subject=message.subject, body=message.body, from_email=settings.DEFAULT_FROM_EMAIL,
-                        to=[message.to], connection=connection,
-                    )
-                    try:
-                        email.send(fail_silently=False)
-                    except Exception as exc:  # this recipient or message was refused
-                        refused.append((message, exc))
-                    else:
-                        accepted.append(message.pk)
-            finally:
-                try:
-                    connection.close()
-                except Exception as exc:  # the messages were accepted; a failed QUIT changes nothing
-                    logger.warning("closing the mail connection failed: %s", exc)
-        if accepted:
-            OutboxMessage.objects.filter(pk__in=accepted).update(
-                sent_at=now, attempts=F("attempts") + 1, last_error="", next_attempt_at=None
+        batch = list(free[:limit].select_for_update(skip_locked=True))
+        if batch:
+            OutboxMessage.objects.filter(pk__in=[m.pk for m in batch]).update(lease_until=now + lease())
+    return batch
+
+
+def _send(batch: list[OutboxMessage]) -> tuple[list[int], list[int]]:
+    """Send taken messages over one connection, marking each as it goes; returns the primary
+    keys (accepted, refused). What is not tried in time is freed for the next turn."""
+    if not batch:
+        return [], []
+    accepted: list[int] = []
+    refused: list[int] = []
+    connection = get_connection(fail_silently=False)
+    try:
+        connection.open()
+    except Exception as exc:  # the mail server is unreachable: every message waits
+        for message in batch:
+            _refused(message, exc)
+        return [], [m.pk for m in batch]
+    deadline = time.monotonic() + lease().total_seconds() / 2
+    try:
+        for index, message in enumerate(batch):
+            if time.monotonic() > deadline:  # a slow mail server: keep well inside the lease
+                OutboxMessage.objects.filter(pk__in=[m.pk for m in batch[index:]]).update(lease_until=None)
+                break
+            email = EmailMessage(
+                subject=message.subject, body=message.body, from_email=settings.DEFAULT_FROM_EMAIL,
+                to=[message.to], connection=connection, headers={"Message-ID": message_id(message)},
             )
-        for message, exc in refused:
-            logger.warning("outbox message %s not sent: %s", message.pk, exc)
-            message.attempts += 1
-            if message.attempts >= MAX_ATTEMPTS:
-                # No address in the log (personal data): the row has it, for whoever follows up.
-                logger.error(
-                    "outbox message %s (%s, %s) given up after %s attempts: %s",
-                    message.pk, message.kind, message.reference, message.attempts, exc,
-                )
-            message.last_error = str(exc)[:2000]
-            message.next_attempt_at = now + retry_pause(message.attempts)
-            message.save(update_fields=["attempts", "last_error", "next_attempt_at"])
-        return accepted, [message.pk for message, _exc in refused]
+            try:
+                email.send(fail_silently=False)
+            except Exception as exc:  # this recipient or message was refused
+                _refused(message, exc)
+                refused.append(message.pk)
+                continue
+            # Its own commit, at once: a crash after this line does not send it again. The
+            # body (status code, links) is not needed any more.
+            OutboxMessage.objects.filter(pk=message.pk).update(
+                sent_at=timezone.now(), attempts=F("attempts") + 1, last_error="", next_attempt_at=None,
+                lease_until=None, body="",
+            )
+            accepted.append(message.pk)
+    finally:
+        try:
+            connection.close()
+        except Exception as exc:  # the messages were accepted; a failed QUIT changes nothing
+            logger.warning("closing the mail connection failed: %s", exc)
+    return accepted, refused
+
+
+def _refused(message: OutboxMessage, exc: Exception) -> None:
+    logger.warning("outbox message %s not sent: %s", message.pk, exc)
+    message.attempts += 1
+    if message.attempts >= MAX_ATTEMPTS:
+        # No address in the log (personal data): the row has it, for whoever follows up.
+        logger.error(
+            "outbox message %s (%s, %s) given up after %s attempts: %s",
+            message.pk, message.kind, message.reference, message.attempts, exc,
+        )
+    message.last_error = str(exc)[:2000]
+    message.next_attempt_at = timezone.now() + retry_pause(message.attempts)
+    message.lease_until = None
+    message.save(update_fields=["attempts", "last_error", "next_attempt_at", "lease_until"])

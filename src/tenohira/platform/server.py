@@ -68,6 +68,7 @@ def run_gunicorn(host: str, port: int, workers: int, *, access_log: bool = True,
     accept_utf8_request_targets()
 
     from tenohira.config.wsgi import application
+    from tenohira.platform.logs import ACCESS_LOG_FORMAT, access_logger_class
 
     class ServerArbiter(Arbiter):
         outbox: OutboxWorker | None = None
@@ -90,6 +91,9 @@ def run_gunicorn(host: str, port: int, workers: int, *, access_log: bool = True,
             self.cfg.set("threads", 1)
             self.cfg.set("timeout", 60)
             self.cfg.set("accesslog", "-" if access_log else None)
+            # Routes only: no query strings (searches), tokens or codes (platform.logs).
+            self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
+            self.cfg.set("logger_class", access_logger_class())
             self.cfg.set("proc_name", "tenohira")
 
         def load(self):
