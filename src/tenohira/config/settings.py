@@ -96,6 +96,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # No-store on pages with personal data, Permissions-Policy everywhere.
+    "tenohira.core.middleware.SecurityHeadersMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -235,6 +238,34 @@ if env_bool("HTTPS"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
+    # Both bind every subdomain (and, once preloaded, browsers for months): a choice for
+    # the municipality's domain owner, so off unless set.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+
+# Content Security Policy (django-csp): scripts and styles only from our own static files,
+# no inline script or style, no plugins, no framing, forms only to this site.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+    },
+}
+# Browser features no page of the site uses (Permissions-Policy: feature=()).
+PERMISSIONS_POLICY_DENY = [
+    "accelerometer", "autoplay", "camera", "display-capture", "geolocation", "gyroscope",
+    "magnetometer", "microphone", "midi", "payment", "usb",
+]
+# Pages under these paths show personal data: Cache-Control: no-store.
+NO_STORE_PATH_PREFIXES = ["/apply/", "/resume/", "/status/", "/corrections/", "/staff/", "/admin/"]
 
 # Staff sign-in: password + TOTP; locked after repeated failures; signed out when idle.
 LOGIN_URL = "/staff/login/"

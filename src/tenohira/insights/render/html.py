@@ -3,6 +3,8 @@ no JavaScript), and the body the staff dashboards show inside the staff layout."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
@@ -29,5 +31,14 @@ def context(report: dict, *, heading_level: int = 2) -> dict:
     return {"plan": plan, "sections": sections}
 
 
+# One stylesheet for the dashboard (served as a static file, as the site's Content
+# Security Policy allows no inline styles) and this document (a file opened on its own,
+# so the styles go inside it).
+REPORT_CSS = Path(__file__).resolve().parent.parent / "static" / "insights" / "report.css"
+
+
 def to_html(report: dict) -> str:
-    return render_to_string("insights/report_document.html", context(report))
+    return render_to_string(
+        "insights/report_document.html",
+        {**context(report), "report_css": mark_safe(REPORT_CSS.read_text(encoding="utf-8"))},  # noqa: S308 (our own file)
+    )
