@@ -339,3 +339,71 @@ def test_the_catalog_file_carries_the_period(tmp_path):
     with out.open(encoding="utf-8-sig", newline="") as fh:
         exported = {row["手続名"]: (row["文書分類"], row["保存年限"]) for row in csv.DictReader(fh)}
     assert exported == {"住民票の写しの交付": ("第3種", "5年"), "戸籍の届出": ("第1種", "永年"), "犬の登録": ("", "")}
+
+
+# Run inside the demo's own database (a separate process): close some of its applications
+# at chosen times, put one on hold, give one a file; print what the checks need.
+DEMO_SETUP = r"""
+import datetime as dt, json
+from django.core.files.uploadedfile import SimpleUploadedFile
+from tenohira.applications import attachments, retention
+from tenohira.applications.models import Attachment, Submission
+from tenohira.core.fiscal import JST
+from tenohira.insights import report
+rows = list(Submission.objects.order_by("pk"))
+closed = rows[::3]
+for s in closed:
+    Submission.objects.filter(pk=s.pk).update(status="completed", status_changed_at=s.submitted_at + dt.timedelta(days=1))
+held = closed[0]
+retention.set_legal_hold(held, hold=True, reason="訴訟 第1号", user=None)
+stored = attachments.accept_upload(SimpleUploadedFile("a.jpg", b"\xff\xd8\xff\xe0" + b"\0" * 100), accept=["jpeg"], max_size_mb=1, label="写真")
+Attachment.objects.create(token=stored.token, submission=closed[1], field_path="photo", stored_name=stored.stored_name,
+    original_name="a.jpg", content_type="image/jpeg", size=stored.size, sha256=stored.sha256, scan=stored.scan)
+years = sorted({retention.fiscal_year(s.submitted_at) for s in rows})
+figures = {y: {k: v for k, v in report.build(fiscal_year=y).items() if k != "generated_at"} for y in years}
+print(json.dumps({"all": [s.receipt_number for s in rows], "expired": [s.receipt_number for s in closed[1:]],
+                  "file": str(attachments.storage_dir() / stored.stored_name), "years": years,
+                  "figures": figures}, ensure_ascii=False, default=str))
+"""
+
+DEMO_CHECK = r"""
+import json
+from tenohira.applications.models import Submission
+from tenohira.insights import report
+years = YEARS
+figures = {y: {k: v for k, v in report.build(fiscal_year=y).items() if k != "generated_at"} for y in years}
+print(json.dumps({"left": list(Submission.objects.values_list("receipt_number", flat=True)), "figures": figures},
+                 ensure_ascii=False, default=str))
+"""
+
+
+def test_purge_on_the_demo_after_moving_the_clock(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in {"DATABASE_URL", "TENOHIRA_DEMO", "SITE_URL", "DJANGO_SETTINGS_MODULE"}}
+    environment["TENOHIRA_DATA_DIR"] = str(tmp_path)
+
+    def tenohira(*args):
+        done = subprocess.run([sys.executable, "-c", "from tenohira.cli import main; main()", *args],
+                              env=environment, capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    tenohira("demo", "--no-serve")
+    before = json.loads(tenohira("shell", "-c", DEMO_SETUP).strip().splitlines()[-1])
+    assert Path(before["file"]).exists() and before["expired"]
+
+    dry = tenohira("retention", "purge", "--today", "2099-04-01")
+    assert f"保存年限を過ぎた申請 {len(before['expired'])} 件を削除の対象です" in dry
+    applied = tenohira("retention", "purge", "--today", "2099-04-01", "--apply")
+    assert f"保存年限を過ぎた申請 {len(before['expired'])} 件を削除しました" in applied
+    assert "訴訟ホールド中のため残した申請: 1 件" in applied
+
+    after = json.loads(tenohira("shell", "-c", DEMO_CHECK.replace("YEARS", json.dumps(before["years"]))).strip().splitlines()[-1])
+    assert set(after["left"]) == set(before["all"]) - set(before["expired"])
+    assert not Path(before["file"]).exists()
+    assert after["figures"] == before["figures"]
