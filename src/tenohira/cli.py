@@ -9,10 +9,19 @@ import os
 import sys
 
 
+def _asks_for_help(args: list[str]) -> bool:
+    """`tenohira`, `tenohira --help`, `tenohira help [command]`, `tenohira CMD --help`."""
+    if not args or args[0] in {"help", "--help", "-h", "--version", "version"}:
+        return True
+    return any(arg in {"--help", "-h"} for arg in args[1:])
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     if len(argv) > 1 and argv[1] == "demo":
         os.environ.setdefault("TENOHIRA_DEMO", "1")
+    if _asks_for_help(argv[1:]):
+        os.environ["TENOHIRA_HELP_ONLY"] = "1"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tenohira.config.settings")
     from django.core.management import execute_from_command_line
 

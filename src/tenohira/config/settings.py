@@ -41,9 +41,13 @@ DATA_DIR = Path(
 # Everything the site writes (mail files, attachments, exports, the embedded database)
 # is readable by its own account only: 0600 files in 0700 folders (tenohira.core.files).
 os.umask(0o077)
-DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
-if DATA_DIR.stat().st_mode & 0o077 and DATA_DIR.stat().st_uid == os.getuid():
-    DATA_DIR.chmod(0o700)
+# Asking for help (`tenohira --help`, set by tenohira.cli) leaves no trace: no data
+# directory, no key file; a mistyped command should not start an installation.
+HELP_ONLY = env_bool("TENOHIRA_HELP_ONLY")
+if not HELP_ONLY:
+    DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if DATA_DIR.stat().st_mode & 0o077 and DATA_DIR.stat().st_uid == os.getuid():
+        DATA_DIR.chmod(0o700)
 # Debug pages leak settings and stack traces and are in English: residents, the demo's
 # included, always get the Japanese 404/500 pages (templates/). Static files do not need
 # DEBUG: WhiteNoise serves them (below).
@@ -59,6 +63,8 @@ def _secret_key() -> str:
     if os.environ.get("SECRET_KEY"):
         return os.environ["SECRET_KEY"]
     path = DATA_DIR / "secret_key"
+    if HELP_ONLY and not path.exists():
+        return secrets.token_urlsafe(50)  # signs nothing: the process only prints help
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -171,7 +177,8 @@ STATIC_URL = "/static/"
 # never see them and every page would render unstyled.
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
+if not HELP_ONLY:
+    STATIC_ROOT.mkdir(exist_ok=True)
 # Serve straight from the app directories: no collectstatic step on a fresh machine.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

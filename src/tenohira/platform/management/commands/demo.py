@@ -23,6 +23,19 @@ from tenohira.platform.demo import (
 from tenohira.platform.server import run_gunicorn
 
 
+def own_embedded_database() -> bool:
+    """True when the database is the demo's SQLite file inside its own data directory."""
+    from pathlib import Path
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.sqlite3":
+        return False
+    name = str(database.get("NAME") or "")
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return False
+    return Path(name).resolve().parent == Path(settings.DATA_DIR).resolve()
+
+
 class Command(BaseCommand):
     help = "デモ用の市（サンプル市）を用意して起動します。"
 
@@ -30,10 +43,23 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--no-serve", action="store_true", help="準備だけして起動しない")
+        parser.add_argument(
+            "--allow-database", action="store_true",
+            help="デモ専用の SQLite 以外のデータベース（DATABASE_URL）にデモのデータと公開パスワードのアカウントを書き込むことを許可する",
+        )
 
-    def handle(self, *args, port, host, no_serve, **options):
+    def handle(self, *args, port, host, no_serve, allow_database, **options):
         if not settings.DEMO:
             raise CommandError("tenohira demo は TENOHIRA_DEMO を有効にして実行してください（tenohira コマンドが自動で行います）。")
+        if not allow_database and not own_embedded_database():
+            # The demo writes accounts whose password is printed in the documentation:
+            # in a real installation's database they would be a way in.
+            raise CommandError(
+                "tenohira demo はデモ専用のデータベース（データ保存先の SQLite）でだけ動きます。"
+                "DATABASE_URL が別のデータベースを指しているため中止しました。"
+                "デモ用の公開パスワードのアカウントが作られるため、本番のデータベースでは実行しないでください。"
+                "どうしてもこのデータベースで試す場合は --allow-database を付けてください。"
+            )
         self.stdout.write(f"データの保存先: {settings.DATA_DIR}")
         call_command("migrate", interactive=False, verbosity=0)
         try:
