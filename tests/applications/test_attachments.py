@@ -131,7 +131,7 @@ def test_an_oversized_file_is_refused_with_the_limit_in_the_message(private_medi
     response = post_upload(browser, public_id, SimpleUploadedFile("big_photo.jpg", big), note="大きい写真")
     assert response.status_code == 400
     html = response.content.decode()
-    assert "本人確認書類: 「big_photo.jpg」は大きすぎます（1.0 MB）。1 MB 以下のファイルを選んでください。" in html
+    assert "本人確認書類: 「big_photo.jpg」は大きすぎます。1 MB 以下のファイルを選んでください。" in html
     assert 'value="大きい写真"' in html
     assert not Attachment.objects.exists()
     assert stored_files() == set()
@@ -148,7 +148,7 @@ def test_an_upload_spooled_to_disk_is_checked_the_same_way(publish_form, flow, b
     assert size > django_settings.FILE_UPLOAD_MAX_MEMORY_SIZE
     response = post_upload(browser, public_id, SimpleUploadedFile("scan.pdf", PDF + b"\x00" * (size - len(PDF))))
     assert response.status_code == 400
-    assert "「scan.pdf」は大きすぎます（3.0 MB）。2 MB 以下のファイルを選んでください。" in response.content.decode()
+    assert "「scan.pdf」は大きすぎます。2 MB 以下のファイルを選んでください。" in response.content.decode()
 
 
 @pytest.mark.parametrize(
@@ -343,3 +343,88 @@ def test_without_a_scanner_the_scan_is_skipped_with_a_warning(started, settings,
     assert len(warnings) == 1
     assert "without a virus scan" in warnings[0].getMessage()
     assert attachment.stored_name.rsplit("/", 1)[1] in warnings[0].getMessage()
+
+
+# --- limits enforced while the body streams -------------------------------------------------
+
+
+@pytest.fixture
+def received(monkeypatch):
+    """What Django's own upload handlers (memory, temporary file) were given: the most
+    bytes of each file, by file name. They store whatever reaches them."""
+    from django.core.files import uploadhandler
+
+    seen: dict[str, int] = {}
+    for cls in (uploadhandler.MemoryFileUploadHandler, uploadhandler.TemporaryFileUploadHandler):
+        original = cls.receive_data_chunk
+
+        def spy(self, raw_data, start, original=original):
+            seen[self.file_name] = max(seen.get(self.file_name, 0), start + len(raw_data))
+            return original(self, raw_data, start)
+
+        monkeypatch.setattr(cls, "receive_data_chunk", spy)
+    return seen
+
+
+def big_form(publish_form, flow, browser, code="BIG"):
+    two_mb = {**FORM, "steps": [{**FORM["steps"][0], "fields": [
+        FORM["steps"][0]["fields"][0], {**FORM["steps"][0]["fields"][1], "max_size_mb": 2},
+    ]}, FORM["steps"][1]]}
+    publish_form(two_mb, code=code)
+    return flow.start(browser, code)
+
+
+def test_an_oversized_file_is_refused_before_the_body_is_stored(private_media, publish_form, flow, browser, received):
+    public_id = big_form(publish_form, flow, browser)
+    size = 8 * 1024 * 1024
+    response = post_upload(browser, public_id, SimpleUploadedFile("scan.pdf", PDF + b"\x00" * (size - len(PDF))),
+                           note="大きいスキャン")
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "本人確認書類: 「scan.pdf」は大きすぎます。2 MB 以下のファイルを選んでください。" in html
+    assert 'value="大きいスキャン"' in html
+    # The temporary file never held more than the field's limit (plus at most one chunk).
+    assert 0 < received["scan.pdf"] <= 2 * 1024 * 1024
+    assert not Attachment.objects.exists() and stored_files() == set()
+    assert Draft.objects.get(public_id=public_id).raw["docs"]["note"] == ["大きいスキャン"]
+
+
+def test_files_past_max_files_are_not_read_into_storage(private_media, started, received):
+    browser, public_id = started
+    photos = [SimpleUploadedFile(f"photo{i}.jpg", JPEG) for i in range(5)]
+    response = post_upload(browser, public_id, photos)
+    assert response.status_code == 400
+    assert "本人確認書類は3ファイルまで添付できます。" in response.content.decode()
+    assert set(received) == {"photo0.jpg", "photo1.jpg", "photo2.jpg"}
+    assert Attachment.objects.count() == 3
+
+
+def test_a_file_under_a_name_the_page_does_not_have_is_never_stored(private_media, started, received):
+    browser, public_id = started
+    response = browser.post(f"/apply/{public_id}/docs/", {
+        "action": "continue", "note": "メモ", "photo": SimpleUploadedFile("photo.jpg", JPEG),
+        "extra": SimpleUploadedFile("extra.jpg", JPEG), "ok": SimpleUploadedFile("ok.jpg", JPEG),
+    })
+    assert response.status_code == 302
+    assert set(received) == {"photo.jpg"}
+    assert Attachment.objects.count() == 1
+
+
+def test_a_request_larger_than_the_site_maximum_gets_a_413_page(private_media, started, settings, received):
+    settings.UPLOAD_MAX_REQUEST_MB = 1
+    browser, public_id = started
+    big = SimpleUploadedFile("photo.jpg", JPEG + b"\x00" * (2 * 1024 * 1024))
+    response = post_upload(browser, public_id, big, note="送られない")
+    assert response.status_code == 413
+    html = response.content.decode()
+    assert "送信された内容が大きすぎます" in html and "合計 1 MB まで" in html
+    assert received == {}
+    assert "docs" not in Draft.objects.get(public_id=public_id).raw
+
+
+def test_too_much_form_data_gets_the_413_page_too(started, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    browser, public_id = started
+    response = browser.post(f"/apply/{public_id}/docs/", {"action": "continue", "note": "あ" * 2000})
+    assert response.status_code == 413
+    assert "送信された内容が大きすぎます" in response.content.decode()

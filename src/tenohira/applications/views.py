@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from tenohira.applications import progress, selectors, services
+from tenohira.applications import progress, selectors, services, uploads
 from tenohira.applications.models import Draft
 from tenohira.catalog.models import Procedure
 from tenohira.catalog.selectors import get_published_procedure
@@ -27,6 +27,7 @@ from tenohira.forms.engine import display, raw_from_post
 from tenohira.forms.rendering import bind_step, error_summary
 
 OWNER_COOKIE = "tnh_draft"
+upload_refusals = uploads.refused  # the views name their own dicts of files `uploads`
 STATUS_CODE_COOKIE = "tnh_status"
 
 
@@ -106,6 +107,7 @@ def _step_url(draft, step, returning: bool = False) -> str:
     return f"{url}?return=check" if returning else url
 
 
+@uploads.bounded_uploads(uploads.step_limits)
 @require_http_methods(["GET", "POST"])
 def step(request, public_id, step_key: str):
     draft, owner = _owned_draft(request, public_id)
@@ -147,6 +149,7 @@ def step(request, public_id, step_key: str):
         # Outside 受付期間 the typing is still kept (nothing is lost); the resident is only
         # not taken any further: the check page says the period has ended.
         run, upload_problems = services.save_step(draft, current, raw, uploads, removals)
+        upload_problems = upload_refusals(request) + upload_problems  # refused while the body streamed
         extra_problems += upload_problems
         draft.refresh_from_db()
         raw = draft.raw.get(current.key, {})
@@ -467,6 +470,7 @@ def postal_code_api(request, code: str):
 # --- 差戻し: the applicant corrects the fields staff named ----------------------------------
 
 
+@uploads.bounded_uploads(uploads.correction_limits)
 @never_cache
 @require_http_methods(["GET", "POST"])
 def correction(request, token: str):
@@ -489,6 +493,7 @@ def correction(request, token: str):
         edit_problem = _correction_edit(correction, steps, raw_updates, action)
         uploads = {name: request.FILES.getlist(name) for name in request.FILES}
         staged = services.stage_correction(correction, raw_updates, uploads, removals)
+        staged.problems[:0] = upload_refusals(request)  # refused while the body streamed
         if edit_problem:
             staged.problems.append(edit_problem)
         if action == "resubmit":
