@@ -374,6 +374,12 @@ def test_dx_admins_assign_roles_per_section_in_the_admin(staff, staff_client):
         "user": staff.no_role.pk, "role": "handler", "section": staff.section.pk,
     })
     assert response.status_code == 302
+    # Not effective until a second person approves it (tests/backoffice/test_admin_security.py).
+    assert staff_client(staff.no_role).get("/staff/").status_code == 403
+    from tenohira.backoffice.models import StaffRole
+    from tenohira.backoffice.services import approve_role_grant
+
+    approve_role_grant(staff.section_admin, StaffRole.objects.get(user=staff.no_role))
     assert staff_client(staff.no_role).get("/staff/").status_code == 200
     # TOTP devices are kept in django-otp's admin, on the same (second-factor) site.
     assert client.get("/admin/otp_totp/totpdevice/").status_code == 200

@@ -9,6 +9,9 @@ class AuditConfig(AppConfig):
 
     def ready(self):
         register(check_audit_key, Tags.security, deploy=True)
+        from tenohira.audit import signals
+
+        signals.connect()
 
 
 def check_audit_key(app_configs, **kwargs):

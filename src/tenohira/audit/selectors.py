@@ -25,6 +25,17 @@ ACTIONS = {
     "receipt_view": "受付票の表示",
     "receipt_print": "受付票の印刷",
     "handoff_open": "窓口での引き継ぎ",
+    "role_grant_request": "役割の付与（承認待ち）",
+    "role_grant_approve": "役割の付与の承認",
+    "role_grant_refuse": "役割の付与の却下",
+    "role_revoke": "役割の削除",
+    "otp_device_create": "認証アプリの登録",
+    "otp_device_change": "認証アプリの変更",
+    "otp_device_delete": "認証アプリの削除",
+    "otp_qrcode_view": "認証アプリのQRコードの表示",
+    "admin_add": "管理画面での追加",
+    "admin_change": "管理画面での変更",
+    "admin_delete": "管理画面での削除",
 }
 
 

@@ -22,6 +22,14 @@ SECTION_ROLES = {Role.HANDLER, Role.APPROVER, Role.SECTION_ADMIN}
 DEPARTMENT_ROLES = {Role.DEPARTMENT_HEAD}
 
 
+class GrantStatus(models.TextChoices):
+    """A role granted in the admin waits for a second person (四つの目): until another
+    DX管理者 or the section's 所属管理者 approves it, selectors ignore it."""
+
+    ACTIVE = "active", _("有効")
+    PENDING = "pending", _("承認待ち")
+
+
 class StaffRole(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_roles")
     role = models.CharField(_("役割"), max_length=20, choices=Role.choices)
@@ -33,6 +41,19 @@ class StaffRole(models.Model):
         "catalog.Department", on_delete=models.CASCADE, null=True, blank=True, related_name="staff_roles",
         verbose_name=_("部局"), help_text=_("部局長の役割のときだけ指定します。"),
     )
+    # Rows written by code (the demo, set-up scripts) are effective at once; the admin,
+    # where one person could grant themselves access, writes PENDING (backoffice.services).
+    status = models.CharField(_("状態"), max_length=10, choices=GrantStatus.choices, default=GrantStatus.ACTIVE)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("付与した人"),
+    )
+    requested_at = models.DateTimeField(_("付与の日時"), null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("承認した人"),
+    )
+    approved_at = models.DateTimeField(_("承認の日時"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("職員の役割")
@@ -57,7 +78,8 @@ class StaffRole(models.Model):
             where = f"（{self.department.name}）"
         else:
             where = ""
-        return f"{self.user} {self.get_role_display()}{where}"
+        pending = "（承認待ち）" if self.status == GrantStatus.PENDING else ""
+        return f"{self.user} {self.get_role_display()}{where}{pending}"
 
     def clean(self) -> None:
         if self.role in SECTION_ROLES and self.section_id is None:

@@ -16,7 +16,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from tenohira.applications.models import Attachment, Submission
-from tenohira.backoffice.models import DEPARTMENT_ROLES, SECTION_ROLES, Role, StaffRole
+from tenohira.backoffice.models import DEPARTMENT_ROLES, SECTION_ROLES, GrantStatus, Role, StaffRole
 from tenohira.catalog.models import Department, Section
 from tenohira.core.text import fold_width, normalize
 
@@ -26,7 +26,8 @@ def roles_of(user) -> set[tuple[str, int | None]]:
         return set()
     cached = getattr(user, "_tenohira_roles", None)
     if cached is None:
-        cached = set(StaffRole.objects.filter(user=user).values_list("role", "section_id"))
+        # A grant still waiting for its second person gives nothing.
+        cached = set(StaffRole.objects.filter(user=user, status=GrantStatus.ACTIVE).values_list("role", "section_id"))
         user._tenohira_roles = cached
     return cached
 
@@ -59,7 +60,9 @@ def department_ids(user, roles=DEPARTMENT_ROLES) -> set[int]:
     cached = getattr(user, "_tenohira_departments", None)
     if cached is None:
         cached = set(
-            StaffRole.objects.filter(user=user, role__in=DEPARTMENT_ROLES, department__isnull=False)
+            StaffRole.objects.filter(
+                user=user, role__in=DEPARTMENT_ROLES, department__isnull=False, status=GrantStatus.ACTIVE
+            )
             .values_list("role", "department_id")
         )
         user._tenohira_departments = cached

@@ -158,3 +158,117 @@ def request_correction(user, receipt_number: str, *, fields: list[dict], message
     ]
     _notify(submission, "申請内容の修正のお願い", lines)
     return correction
+
+
+# --- Role grants: a second person (四つの目) -------------------------------------------
+#
+# One DX管理者 alone could give themselves a section role in the admin and read that
+# section's applications. A grant made there is therefore stored PENDING (selectors ignore
+# it) until someone else approves it: another DX管理者, or the section's 所属管理者. Nobody
+# approves a grant they made or a grant for themselves. Requests, approvals, refusals and
+# removals go into the audit chain; the people who may approve get a short e-mail.
+
+ROLE_FIELDS = ("user", "role", "section", "department")
+
+
+def _grant_detail(grant) -> dict:
+    return {
+        "grant": grant.pk, "grantee": grant.user.get_username(), "role": grant.role,
+        "section": grant.section_id, "department": grant.department_id,
+    }
+
+
+def may_approve_grant(actor, grant) -> bool:
+    from tenohira.backoffice.models import Role
+
+    if actor is None or actor.pk in {grant.user_id, grant.requested_by_id}:
+        return False
+    if selectors.is_dx_admin(actor):
+        return True
+    return grant.section_id is not None and selectors.has_role(actor, Role.SECTION_ADMIN, grant.section_id)
+
+
+def approvers_of(grant) -> list:
+    """Who is asked to approve: the DX管理者 and the section's 所属管理者 (effective roles
+    only), never the person who made the grant nor the person it is for."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+
+    from tenohira.backoffice.models import GrantStatus, Role
+
+    who = Q(staff_roles__role=Role.DX_ADMIN, staff_roles__section__isnull=True)
+    if grant.section_id:
+        who |= Q(staff_roles__role=Role.SECTION_ADMIN, staff_roles__section_id=grant.section_id)
+    return list(
+        get_user_model().objects.filter(who, staff_roles__status=GrantStatus.ACTIVE, is_active=True)
+        .exclude(pk__in=[grant.user_id, grant.requested_by_id]).exclude(email="").distinct().order_by("pk")
+    )
+
+
+def request_role_grant(actor, grant, *, request=None, changed: bool = False):
+    """Store a role given (or changed) in the admin as waiting for approval."""
+    from django.urls import reverse
+
+    from tenohira.backoffice.models import GrantStatus
+    from tenohira.core.site import staff_url
+
+    with transaction.atomic():
+        grant.status = GrantStatus.PENDING
+        grant.requested_by, grant.requested_at = actor, timezone.now()
+        grant.approved_by, grant.approved_at = None, None
+        grant.save()
+        audit("role_grant_request", user=actor, target=f"role:{grant.pk}",
+              detail={**_grant_detail(grant), "changed": changed}, request=request)
+        where = grant.section.name if grant.section_id else (grant.department.name if grant.department_id else "全庁")
+        link = staff_url(reverse("admin:backoffice_staffrole_changelist") + "?status__exact=pending")
+        body = (
+            f"{staff_label(actor)} さんが、{staff_label(grant.user)} さんに「{grant.get_role_display()}」"
+            f"（{where}）の役割を付与しました。\n"
+            "別の方が承認するまで、この役割は有効になりません。\n\n"
+            f"承認または却下: {link}\n"
+        )
+        for person in approvers_of(grant):
+            outbox.enqueue(kind="role_grant", to=person.email, subject="【てのひら】職員の役割の承認依頼",
+                           body=body, reference=f"role:{grant.pk}")
+    return grant
+
+
+def approve_role_grant(actor, grant, *, request=None):
+    from tenohira.backoffice.models import GrantStatus, StaffRole
+
+    with transaction.atomic():
+        grant = StaffRole.objects.select_for_update().select_related("user").get(pk=grant.pk)
+        if grant.status != GrantStatus.PENDING:
+            raise WorkflowError("この役割は承認待ちではありません。")
+        if grant.user_id == actor.pk:
+            raise PermissionDenied("自分自身への役割の付与は承認できません。")
+        if grant.requested_by_id == actor.pk:
+            raise PermissionDenied("自分で付与した役割は、別の方が承認する必要があります。")
+        if not may_approve_grant(actor, grant):
+            raise PermissionDenied("この役割を承認できるのは、DX管理者またはその所属の所属管理者です。")
+        grant.status, grant.approved_by, grant.approved_at = GrantStatus.ACTIVE, actor, timezone.now()
+        grant.save(update_fields=["status", "approved_by", "approved_at"])
+        audit("role_grant_approve", user=actor, target=f"role:{grant.pk}",
+              detail={**_grant_detail(grant), "requested_by": grant.requested_by_id}, request=request)
+    return grant
+
+
+def refuse_role_grant(actor, grant, *, request=None) -> None:
+    """Refuse a pending grant (or, by the person who made it, withdraw it): the row goes."""
+    from tenohira.backoffice.models import GrantStatus, StaffRole
+
+    with transaction.atomic():
+        grant = StaffRole.objects.select_for_update().select_related("user").get(pk=grant.pk)
+        if grant.status != GrantStatus.PENDING:
+            raise WorkflowError("この役割は承認待ちではありません。")
+        if actor.pk != grant.requested_by_id and not may_approve_grant(actor, grant):
+            raise PermissionDenied("この役割を却下できるのは、DX管理者またはその所属の所属管理者です。")
+        audit("role_grant_refuse", user=actor, target=f"role:{grant.pk}",
+              detail={**_grant_detail(grant), "requested_by": grant.requested_by_id}, request=request)
+        grant.delete()
+
+
+def record_role_removal(actor, grant, *, request=None) -> None:
+    """A role taken away (removing access needs no second person, but is logged)."""
+    audit("role_revoke", user=actor, target=f"role:{grant.pk}",
+          detail={**_grant_detail(grant), "status": grant.status}, request=request)
