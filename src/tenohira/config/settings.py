@@ -193,7 +193,13 @@ CLAMD_PORT = int(os.environ.get("CLAMD_PORT", "3310"))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
+# Inputs other than files (a step has at most a few hundred): beyond either, a 413 page.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+# Ceilings for files, counted while the body streams (tenohira.applications.uploads).
+UPLOAD_MAX_FILE_MB = float(os.environ.get("TENOHIRA_UPLOAD_MAX_FILE_MB", "20"))
+UPLOAD_MAX_FILES_PER_REQUEST = int(os.environ.get("TENOHIRA_UPLOAD_MAX_FILES_PER_REQUEST", "20"))
+UPLOAD_MAX_REQUEST_MB = float(os.environ.get("TENOHIRA_UPLOAD_MAX_REQUEST_MB", "60"))
 
 # E-mail: SMTP when EMAIL_HOST is set; otherwise files in the data directory, so that
 # nothing is silently dropped on a machine without a mail server.
