@@ -130,7 +130,7 @@ def verify(extra_anchor_files=()) -> Verification:
         by_count.setdefault(anchor.count, []).append(anchor)
 
     def failed(entry, check, problem):
-        return Verification(False, checked, f"記録 {entry.pk}（{entry.at:%Y-%m-%d %H:%M:%S} {entry.action}）: {problem}",
+        return Verification(False, checked, f"記録 {entry.pk}（{entry.at:%Y-%m-%d %H:%M:%S} {entry.action}）{problem}",
                             record_id=entry.pk, check=check, anchors=len(found))
 
     previous = GENESIS
@@ -138,23 +138,23 @@ def verify(extra_anchor_files=()) -> Verification:
     keyed = False
     for entry in AuditRecord.objects.order_by("id").iterator(chunk_size=2000):
         if entry.prev_hash != previous:
-            return failed(entry, "link", "前の記録とつながっていません（記録の削除または挿入）。")
+            return failed(entry, "link", "は前の記録とつながっていません（記録の削除または挿入）。")
         if entry.key_id:
             key = known.get(entry.key_id)
             if key is None:
-                return failed(entry, "key", f"署名した鍵（{entry.key_id}）が設定にありません（AUDIT_KEYS）。")
+                return failed(entry, "key", f"に署名した鍵（{entry.key_id}）が設定にありません（AUDIT_KEYS）。")
             expected = _link(key, previous, entry)
             keyed = True
         elif keyed:
-            return failed(entry, "legacy", "鍵のない記録が鍵付きの記録の後にあります（鍵を使わずに作り直されています）。")
+            return failed(entry, "legacy", "は鍵のない記録なのに、鍵付きの記録の後にあります（鍵を使わずに作り直されています）。")
         else:
             expected = _digest(previous, entry)
         if expected != entry.hash:
-            return failed(entry, "content", "内容が変更されています（署名が一致しません）。")
+            return failed(entry, "content", "の内容が変更されています（署名が一致しません）。")
         checked += 1
         for anchor in by_count.get(checked, ()):
             if anchor.record_id != entry.pk or anchor.hash != entry.hash:
-                return failed(entry, "anchor", f"外部のアンカー（{anchor.at}、{anchor.count} 件目）と一致しません。")
+                return failed(entry, "anchor", f"が外部のアンカー（{anchor.at}、{anchor.count} 件目）と一致しません。")
         previous = entry.hash
     beyond = [anchor for anchor in found if anchor.count > checked]
     if beyond:
