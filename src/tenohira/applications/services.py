@@ -31,7 +31,7 @@ from tenohira.core.models import OutboxMessage
 from tenohira.core.rows import insert_together
 from tenohira.core.rows import load as load_row
 from tenohira.core.site import public_url
-from tenohira.forms.engine import FormRun
+from tenohira.forms.engine import FormRun, display
 from tenohira.forms.models import FormDefinition, FormVersion
 from tenohira.forms.schema import Step
 from tenohira.insights import aggregates
@@ -369,7 +369,7 @@ def _create_submission(draft: Draft, run: FormRun, channel: str, actor) -> tuple
             from_status="", to_status=Submission.Status.RECEIVED,
         ), "submission_id"),
     ]
-    message = _confirmation(submission, secret) if email else None
+    message = _confirmation(submission, secret, run) if email else None
     if message is not None:
         rows.append((message, None))
     # One statement for the new rows (core.rows): this is the busiest write of the site.
@@ -398,8 +398,13 @@ def _attachment_tokens(run: FormRun) -> list[str]:
     return tokens
 
 
-def _confirmation(submission: Submission, secret: str) -> OutboxMessage:
-    """The confirmation e-mail, composed for the outbox (not yet saved)."""
+def _confirmation(submission: Submission, secret: str, run: FormRun) -> OutboxMessage:
+    """The confirmation e-mail, composed for the outbox (not yet saved).
+
+    It says what was received and what happens next, not what was answered: an e-mail
+    crosses mail servers and sits in mailboxes (shared ones too) for years, and the
+    answers (children's names, birth dates, employer) are on the status page and the
+    receipt PDF. A form may name the few answers its e-mail must repeat ("email_answers")."""
     lines = [
         f"{settings.MUNICIPALITY_NAME}です。次の申請を受け付けました。",
         "",
@@ -407,21 +412,42 @@ def _confirmation(submission: Submission, secret: str) -> OutboxMessage:
         f"受付番号: {submission.receipt_number}",
         f"申請日時: {local(submission.submitted_at):%Y年%m月%d日 %H:%M}",
         f"確認コード: {secret}",
+        *_email_answers(run),
         "",
-        "申請の状況は、受付番号と確認コードで次のページから確かめられます。",
-        public_url("/status/"),
-        "",
-        "― 申請の内容 ―",
+        "― これからの流れ ―",
+        "担当課が申請の内容を確認します。",
     ]
-    for section in submission.summary:
-        lines.append(f"【{section['title']}】")
-        lines += [f"{item['label']}: {item['value']}" for item in section["items"]]
-    lines += ["", "このメールは送信専用です。お問い合わせは担当課へお願いします。"]
+    if submission.due_date:
+        lines.append(f"結果のお知らせは {submission.due_date:%Y年%m月%d日} ごろの予定です。")
+    lines += [
+        "書類の不足や修正が必要なときは、このメールアドレスにお知らせします。",
+        "",
+        "申請の状況と内容は、受付番号と確認コードで次のページから確かめられます。",
+        public_url("/status/"),
+        "確認コードは他の人に教えないでください。",
+        "",
+        "このメールは送信専用です。お問い合わせは担当課へお願いします。",
+    ]
     return outbox.compose(
         kind="submission_received", to=submission.email,
         subject=f"【{settings.MUNICIPALITY_NAME}】申請を受け付けました（受付番号 {submission.receipt_number}）",
         body="\n".join(lines), reference=submission.receipt_number,
     )
+
+
+def _email_answers(run: FormRun) -> list[str]:
+    """The answers a form asks its confirmation e-mail to repeat (schema "email_answers":
+    a list of field keys; none by default). Groups and files never: they are lists of
+    people or documents, which is what the e-mail must not carry."""
+    keys = run.schema.raw.get("email_answers") or []
+    if not isinstance(keys, list):
+        return []
+    fields = {f.key: f for f in run.schema.all_fields() if f.type not in {"group", "file"}}
+    return [
+        f"{fields[key].label}: {display(fields[key], run.answers[key])}"
+        for key in keys
+        if isinstance(key, str) and key in fields and run.answers.get(key) not in (None, "", [])
+    ]
 
 
 def resume_token(draft: Draft) -> str:
