@@ -61,7 +61,10 @@ class ProcedureListView(ListAPIView):
     pagination_class = ProcedurePagination
 
     def get_queryset(self):
-        params = SearchQuerySerializer(data=self.request.query_params)
+        # A plain dict, not the QueryDict: DRF reads a QueryDict as an HTML form, where an
+        # empty value means "not given"; the API says what it takes, so "department=" is
+        # an error like any other value that is not a number.
+        params = SearchQuerySerializer(data=self.request.query_params.dict())
         if not params.is_valid():
             raise ValidationError(params.errors)
         query = params.validated_data.get("q", "").strip()
