@@ -34,6 +34,7 @@ import time
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
+from django.db import connection as database
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -96,8 +97,12 @@ def deliver(pk: int) -> bool:
     return len(accepted) == 1
 
 
-def deliver_batch(limit: int = BATCH_SIZE) -> tuple[int, int]:
-    """The worker's turn: up to `limit` due messages over one connection; (sent, failed)."""
+def deliver_batch(limit: int = BATCH_SIZE, *, own_connection: bool = False) -> tuple[int, int]:
+    """The worker's turn: up to `limit` due messages over one connection; (sent, failed).
+    `own_connection`: the caller's database connection serves this worker only (see
+    commit_without_waiting_for_disk)."""
+    if own_connection:
+        commit_without_waiting_for_disk()
     now = timezone.now()
     due = _pending().filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
     accepted, refused = _send(_take(due, limit=limit))
@@ -165,12 +170,7 @@ def _send(batch: list[OutboxMessage]) -> tuple[list[int], list[int]]:
                 _refused(message, exc)
                 refused.append(message.pk)
                 continue
-            # Its own commit, at once: a crash after this line does not send it again. The
-            # body (status code, links) is not needed any more.
-            OutboxMessage.objects.filter(pk=message.pk).update(
-                sent_at=timezone.now(), attempts=F("attempts") + 1, last_error="", next_attempt_at=None,
-                lease_until=None, body="",
-            )
+            _mark_sent(message.pk)
             accepted.append(message.pk)
     finally:
         try:
@@ -178,6 +178,27 @@ def _send(batch: list[OutboxMessage]) -> tuple[list[int], list[int]]:
         except Exception as exc:  # the messages were accepted; a failed QUIT changes nothing
             logger.warning("closing the mail connection failed: %s", exc)
     return accepted, refused
+
+
+def _mark_sent(pk: int) -> None:
+    """Its own commit, at once: a worker killed after this does not send it again. The body
+    (status code, links) is not needed any more."""
+    OutboxMessage.objects.filter(pk=pk).update(
+        sent_at=timezone.now(), attempts=F("attempts") + 1, last_error="", next_attempt_at=None,
+        lease_until=None, body="",
+    )
+
+
+def commit_without_waiting_for_disk() -> None:
+    """For a delivery process whose database connection does nothing else: its commits stop
+    waiting for the disk (PostgreSQL synchronous_commit off, this session only). A killed
+    worker loses nothing by it, since the database server still writes every commit it
+    received; only a crash of the database server itself could forget the last fraction
+    of a second of "sent" marks, and those messages would be sent once more. Waiting for
+    the disk on every message held the worker to about 200 messages per second."""
+    if database.vendor == "postgresql":
+        with database.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO OFF")
 
 
 def _refused(message: OutboxMessage, exc: Exception) -> None:
