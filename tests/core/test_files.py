@@ -73,3 +73,9 @@ def test_a_stored_attachment_is_private(settings, tmp_path):
         assert mode(folder) == 0o700, folder
         folder = folder.parent
     assert io.BytesIO(path.read_bytes()).read(4) == b"%PDF"
+
+
+def test_files_in_an_export_archive_unpack_private():
+    from tenohira.backoffice.exports import _entry
+
+    assert _entry("申請一覧.csv").external_attr >> 16 == 0o600

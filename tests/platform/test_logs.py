@@ -7,6 +7,7 @@ import logging
 import signal
 import socket
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -77,9 +78,9 @@ def test_the_access_and_error_logs_of_a_real_server_hold_no_secret(tmp_path):
         statuses = [
             fetch(base, f"/resume/{RESUME_TOKEN}/"),
             fetch(base, f"/corrections/{CORRECTION_TOKEN}/"),
-            fetch(base, f"/backoffice/counter/handoff/{HANDOFF_CODE}/"),
+            fetch(base, f"/staff/counter/handoff/{HANDOFF_CODE}/"),
             fetch(base, f"/apply/{DRAFT}/about/"),
-            fetch(base, "/backoffice/?q=" + urllib.parse.quote(SEARCH_WORD)),
+            fetch(base, "/staff/?q=" + urllib.parse.quote(SEARCH_WORD)),
             fetch(base, f"/status/?receipt=2024-HJC-000001&code={STATUS_CODE}"),
             fetch(base, "/procedures/?q=" + urllib.parse.quote(SEARCH_WORD)),
             fetch(base, f"/no-such-page/{RESUME_TOKEN}/?q=" + urllib.parse.quote(SEARCH_WORD)),
@@ -90,6 +91,7 @@ def test_the_access_and_error_logs_of_a_real_server_hold_no_secret(tmp_path):
         output, _ = server.communicate(timeout=60)
     log = output.decode(errors="replace")
     assert '"GET /resume/…/ HTTP/1.1"' in log and '"GET /apply/…/about/ HTTP/1.1"' in log, log[-3000:]
-    assert '"GET /backoffice/ HTTP/1.1"' in log  # the search, without its words
+    assert '"GET /staff/ HTTP/1.1"' in log  # the staff queue's search, without its words
+    assert "Not Found: /no-such-page/…/" in log  # Django's 404 log names the route too
     for secret in SECRETS:
         assert secret not in log, f"{secret!r} in the server's log:\n{log[-3000:]}"

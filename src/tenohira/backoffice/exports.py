@@ -509,13 +509,14 @@ def safe_file_name(name: str, *, limit: int = 120) -> str:
 
 
 def _entry(name: str, moment: dt.datetime | None = None) -> zipfile.ZipInfo:
-    """A ZIP member dated in Japan time (ZIP has no time zone), readable once unpacked."""
+    """A ZIP member dated in Japan time (ZIP has no time zone), readable once unpacked by
+    whoever unpacks it, and by no one else (0600: residents' data)."""
     moment = local(moment or dt.datetime.now(dt.UTC))
     entry = zipfile.ZipInfo(
         name, (max(moment.year, 1980), moment.month, moment.day, moment.hour, moment.minute, moment.second)
     )
     entry.compress_type = zipfile.ZIP_DEFLATED
-    entry.external_attr = 0o644 << 16
+    entry.external_attr = 0o600 << 16
     return entry
 
 
