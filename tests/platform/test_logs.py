@@ -48,6 +48,32 @@ def test_the_django_request_filter_rewrites_the_message_and_drops_the_request():
     assert record.getMessage() == "Not Found: /resume/…/" and record.request is None
 
 
+def test_addresses_and_tracebacks_are_scrubbed_too():
+    refusal = "{'hanako@example.jp': (550, b'5.1.1 <hanako@example.jp> unknown user')}"
+    assert scrub(f"outbox message 5 not sent: {refusal}") == (
+        "outbox message 5 not sent: {'…@…': (550, b'5.1.1 <…@…> unknown user')}"
+    )
+    try:
+        raise ValueError(f"bad link /corrections/{CORRECTION_TOKEN}/")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("django.request", logging.ERROR, __file__, 1, "Internal Server Error: %s",
+                                   ("/corrections/x/",), sys.exc_info())
+    RouteOnlyFilter().filter(record)
+    text = logging.Formatter().format(record)
+    assert "ValueError: bad link /corrections/…/" in text and CORRECTION_TOKEN not in text
+
+
+def test_the_servers_error_log_is_filtered_like_djangos():
+    from gunicorn.config import Config
+
+    from tenohira.platform.logs import access_logger_class
+
+    log = access_logger_class()(Config())
+    assert any(isinstance(f, RouteOnlyFilter) for f in log.error_log.filters)
+
+
 def fetch(base: str, path: str) -> int:
     try:
         with urllib.request.urlopen(base + path, timeout=30) as response:  # noqa: S310 (our own test server)

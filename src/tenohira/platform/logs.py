@@ -21,6 +21,7 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F
 _TOKEN = re.compile(r"^(?=[^/]*\d)[A-Za-z0-9_\-.~%]{16,}$")
 # A path as it appears inside a log line: from a slash to the next space or quote.
 _PATH_IN_TEXT = re.compile(r"(?<![\w.:/])/[^\s\"']*")
+_EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _URL_IN_TEXT = re.compile(r"(https?://[^/\s\"'?#]+)([^\s\"']*)")
 
 
@@ -40,7 +41,9 @@ def route(target: str) -> str:
 
 
 def scrub(text: str) -> str:
-    """Every path in a line of text replaced by its route."""
+    """Every path in a line of text replaced by its route, every e-mail address by "…@…"
+    (a mail server's refusal quotes the resident's address)."""
+    text = _EMAIL_IN_TEXT.sub("…@…", text)
     text = _URL_IN_TEXT.sub(lambda m: m.group(1) + route(m.group(2)), text)
     return _PATH_IN_TEXT.sub(lambda m: route(m.group(0)), text)
 
@@ -57,16 +60,25 @@ class RouteOnlyFilter(logging.Filter):
         except Exception:  # a malformed record: let logging report it as it would
             return True
         record.msg, record.args = scrub(message), ()
+        if record.exc_info and not record.exc_text:
+            # The formatter prints exc_text when it is set: the traceback is scrubbed too.
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
         if hasattr(record, "request"):
             record.request = None
         return True
 
 
 def access_logger_class():
-    """Gunicorn's logger with the request line, URL and referrer reduced to routes."""
+    """Gunicorn's logger with the request line, URL and referrer reduced to routes, and its
+    error log filtered like Django's."""
     from gunicorn.glogging import Logger
 
     class RouteOnlyAccessLogger(Logger):
+        def setup(self, cfg):
+            super().setup(cfg)
+            # "Error handling request GET /resume/<token>/?…" and the like.
+            self.error_log.addFilter(RouteOnlyFilter())
+
         def atoms(self, resp, req, environ, request_time):
             atoms = super().atoms(resp, req, environ, request_time)
             path = route(environ.get("RAW_URI") or environ.get("PATH_INFO") or "")
