@@ -332,3 +332,18 @@ def test_serve_starts_no_delivery_worker_when_asked_not_to(tmp_path):
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=60)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_blanks_the_bodies_of_messages_sent_before_it():
+    from django.db.migrations.executor import MigrationExecutor
+
+    sent = OutboxMessage.objects.create(kind="test", to="a@example.jp", subject="件名", body="確認コード: X",
+                                        sent_at=timezone.now())
+    pending = OutboxMessage.objects.create(kind="test", to="b@example.jp", subject="件名", body="本文")
+    executor = MigrationExecutor(connection)
+    executor.migrate([("core", "0004_outbox_lease")])
+    executor.loader.build_graph()
+    executor.migrate([("core", "0005_blank_sent_bodies")])
+    assert OutboxMessage.objects.get(pk=sent.pk).body == ""
+    assert OutboxMessage.objects.get(pk=pending.pk).body == "本文"  # not sent yet: still needed
