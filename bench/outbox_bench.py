@@ -66,7 +66,7 @@ def before_batch(limit: int = 100) -> int:
 def after_batch(limit: int = 100) -> int:
     from tenohira.core import outbox
 
-    sent, _failed = outbox.deliver_batch(limit, own_connection=True)  # as `tenohira outbox work` runs it
+    sent, _failed = outbox.deliver_batch(limit)
     return sent
 
 

@@ -35,7 +35,7 @@ class Command(BaseCommand):
         logger.info("outbox worker started (every %.1f s when idle)", interval)
         while not stop.is_set():
             try:
-                sent, failed = outbox.deliver_batch(own_connection=True)
+                sent, failed = outbox.deliver_batch()
             except Exception:  # the database went away: log, wait, try again with a new connection
                 logger.exception("outbox worker: delivery failed")
                 sent = failed = 0
