@@ -304,6 +304,8 @@ SITE_URL = os.environ.get("SITE_URL", "")
 # Online applications.
 DRAFT_LIFETIME_DAYS = int(os.environ.get("DRAFT_LIFETIME_DAYS", "30"))
 CORRECTION_DAYS = int(os.environ.get("CORRECTION_DAYS", "14"))
+# 保存年限 of a procedure that does not set its own (applications.retention).
+RETENTION_DEFAULT_YEARS = int(os.environ.get("RETENTION_DEFAULT_YEARS", "5"))
 RECEIPT_NUMBER_FORMAT = os.environ.get("RECEIPT_NUMBER_FORMAT", "{fiscal_year}-{code}-{sequence:06d}")
 STATUS_LOOKUP_LIMIT_PER_HOUR = int(os.environ.get("STATUS_LOOKUP_LIMIT_PER_HOUR", "20"))
 # All clients together: guessing spread over many addresses is slowed down too.
