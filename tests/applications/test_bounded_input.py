@@ -151,3 +151,10 @@ def test_many_values_for_one_input_are_not_all_kept(started):
     browser, public_id = started
     browser.post(f"/apply/{public_id}/about/", {"action": "continue", "note": ["a"] * 500})
     assert len(stored(started)["note"]) == 1
+
+
+def test_a_nul_character_is_dropped_not_a_database_error(started):
+    # PostgreSQL refuses NUL inside JSON text: a draft holding one could not be saved.
+    response = post(started, {"note": "山田\x00花子", "kids-0-kid_name": "\x00"})
+    assert response.status_code in (302, 400)
+    assert stored(started)["note"] == ["山田花子"]

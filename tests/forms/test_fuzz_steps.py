@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import tenohira.catalog
@@ -100,7 +100,9 @@ def test_step_posts_never_fail_and_store_only_the_forms_inputs(demo_versions, co
     allowed = {step.key: {n for f in step.fields for n, _o in _input_names(f, f.key)} for step in schema.steps}
     field_keys = {f.key for f in schema.all_fields()}
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+    # No shrinking: a request takes tens of milliseconds, and shrinking a failure could
+    # take many minutes; the failing example is reported as it was found.
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                      HealthCheck.data_too_large])
     @given(st.tuples(*(step_post(step) for step in schema.steps)))

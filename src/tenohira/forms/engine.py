@@ -220,7 +220,8 @@ def raw_from_post(post, step: Step) -> Raw:
         if owner is None:
             continue
         limit = 1 if name.endswith("-count") else FIELD_TYPES[owner.type].max_values(owner)
-        raw[name] = [str(v)[:MAX_INPUT_LENGTH] for v in values[: max(limit, 1)]]
+        # NUL is never typed, and PostgreSQL cannot store it in the draft's JSON.
+        raw[name] = [str(v)[:MAX_INPUT_LENGTH].replace("\x00", "") for v in values[: max(limit, 1)]]
     return raw
 
 
