@@ -487,7 +487,7 @@ def correction(request, token: str):
     general: list[str] = []
     if request.method == "POST":
         action = request.POST.get("action", "resubmit")
-        comment = request.POST.get("comment", "")[:2000]
+        comment = _comment(request)
         raw_updates = {step.key: raw_from_post(request.POST, step) for step in steps}
         removals = [action.split(":", 1)[1]] if action.startswith("remove_file:") else []
         edit_problem = _correction_edit(correction, steps, raw_updates, action)
@@ -530,6 +530,11 @@ def correction(request, token: str):
         },
         status=400 if errors and request.method == "POST" else 200,
     )
+
+
+def _comment(request) -> str:
+    """A resident's free-text comment: bounded, and without NUL (PostgreSQL refuses it)."""
+    return request.POST.get("comment", "")[:2000].replace("\x00", "")
 
 
 def _correction_edit(correction, steps, raw_updates: dict, action: str) -> tuple[str, str] | None:
@@ -607,7 +612,7 @@ def withdraw(request):
         return render(request, "applications/status.html", context, status=400)
     if request.POST.get("action") == "withdraw":
         try:
-            submission = services.withdraw(number, secret, comment=request.POST.get("comment", ""))
+            submission = services.withdraw(number, secret, comment=_comment(request))
         except services.WithdrawRefused as exc:
             return _withdraw_refused(request, submission, secret, str(exc))
         return render(request, "applications/withdraw_done.html", {"submission": submission})
