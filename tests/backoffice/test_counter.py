@@ -570,3 +570,37 @@ def test_exports_name_the_identity_document_of_counter_applications(staff, staff
     assert "\r\n".join(rows[0]).encode("cp932").replace(b"\r\n", b",") in data
     assert "'その他（=社員証）".encode("cp932") not in data  # begins with その: not a formula
     assert "その他（=社員証）".encode("cp932") in data
+
+
+def test_counter_uploads_have_the_same_streaming_limits_as_the_residents_pages(staff, staff_client, settings, monkeypatch):
+    """A file over its field's limit (10 MB by default) is refused while the body streams,
+    with the field named, and what the clerk typed is kept."""
+    from django.core.files import uploadhandler
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tenohira.applications.models import Attachment
+
+    received: dict[str, int] = {}  # the most bytes Django's own handlers were given, by file
+    for cls in (uploadhandler.MemoryFileUploadHandler, uploadhandler.TemporaryFileUploadHandler):
+        def spy(self, raw_data, start, original=cls.receive_data_chunk):
+            received[self.file_name] = max(received.get(self.file_name, 0), start + len(raw_data))
+            return original(self, raw_data, start)
+
+        monkeypatch.setattr(cls, "receive_data_chunk", spy)
+
+    settings.UPLOAD_MAX_REQUEST_MB = 60
+    client = staff_client(staff.handler)
+    first = start_counter(client, staff.procedure)
+    location_path(client.post(first, {"action": "continue", **APPLICANT}))
+    draft = draft_of(first)
+    pdf = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+    big = SimpleUploadedFile("scan.pdf", pdf + b"\x00" * (11 * 1024 * 1024))
+    response = client.post(f"/staff/counter/{draft.public_id}/request/", {
+        "action": "continue", "reason": "窓口で聞き取った理由", "copies": "1", "document": big,
+    })
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "「scan.pdf」は大きすぎます" in html and "10 MB 以下" in html
+    assert "窓口で聞き取った理由" in html
+    assert not Attachment.objects.filter(draft=draft).exists()
+    assert 0 < received["scan.pdf"] <= 10 * 1024 * 1024  # never stored past the limit

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tenohira.applications import services as applications
+from tenohira.applications import uploads
 from tenohira.applications.receipt_pdf import render_receipt_pdf
 from tenohira.backoffice import counter, selectors
 from tenohira.backoffice.auth import staff_required
@@ -51,6 +52,7 @@ def start(request):
 
 @staff_required
 @require_http_methods(["GET", "POST"])
+@uploads.bounded_uploads(uploads.step_limits)  # the same streaming limits as the resident's page
 def step(request, public_id, step_key: str):
     draft = selectors.counter_draft_for(request.user, public_id)
     if hasattr(draft, "submission"):
@@ -67,7 +69,8 @@ def step(request, public_id, step_key: str):
     raw = dict(draft.raw.get(current.key, {}))
     if request.method == "POST":
         result = counter.save_step(request.user, draft, current, request.POST, request.FILES)
-        run, extra_problems = result.run, result.problems
+        # Files refused while the body streamed (too large, too many) are named too.
+        run, extra_problems = result.run, uploads.refused(request) + result.problems
         draft.refresh_from_db()
         raw = draft.raw.get(current.key, {})
         if result.action == "continue":
