@@ -25,7 +25,7 @@ class ProcedurePagination(PageNumberPagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 3 or not 1 <= int(raw) <= self.max_page_size:
             raise ValidationError({self.page_size_query_param: [
                 f"1ページの件数は1から{self.max_page_size}までの整数で指定してください。"
             ]})
@@ -64,7 +64,13 @@ class ProcedureListView(ListAPIView):
         # A plain dict, not the QueryDict: DRF reads a QueryDict as an HTML form, where an
         # empty value means "not given"; the API says what it takes, so "department=" is
         # an error like any other value that is not a number.
-        params = SearchQuerySerializer(data=self.request.query_params.dict())
+        data = self.request.query_params.dict()
+        if "q" in data and len(data["q"]) <= SearchQuerySerializer().fields["q"].max_length:
+            # Control characters (NUL above all) cannot be part of a search word; they are
+            # dropped, as the form pages drop them, rather than refused. (A query over the
+            # length limit is refused as it came.)
+            data["q"] = "".join(c for c in data["q"] if c.isprintable() or c in " \u3000")
+        params = SearchQuerySerializer(data=data)
         if not params.is_valid():
             raise ValidationError(params.errors)
         query = params.validated_data.get("q", "").strip()

@@ -60,7 +60,13 @@ class SearchQuerySerializer(serializers.Serializer):
         error_messages={"max_length": "検索語は100文字以内にしてください。"},
         help_text="検索語。ひらがな・カタカナ・漢字・全角/半角のどれでも。空白で区切ると全てを含むものを探します。",
     )
-    department = serializers.IntegerField(required=False, min_value=1, help_text="部局 ID で絞り込み")
+    # Bounded so the database is never asked for an id it cannot hold (SQLite overflows
+    # past 64 bits; PostgreSQL ids are 32- or 64-bit).
+    department = serializers.IntegerField(
+        required=False, min_value=1, max_value=2_147_483_647, help_text="部局 ID で絞り込み",
+        error_messages={"max_value": "部局 ID が大きすぎます。", "min_value": "部局 ID は1以上です。",
+                        "invalid": "部局 ID は整数で指定してください。"},
+    )
     online = serializers.BooleanField(
         required=False, default=False,
         help_text="true: 今オンライン（このサービスの受付期間内のフォーム、または外部のオンラインサービス）で申請できる手続きだけ",
