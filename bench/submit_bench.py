@@ -212,14 +212,15 @@ def setup_django(data_dir: Path, db_url: str) -> None:
 
 
 def publish_form():
-    from tenohira.catalog.models import Channel, Department, Procedure, Section
+    from tenohira.catalog.models import Channel, Department, Procedure, ProcedureChannel, Section
     from tenohira.forms.services import publish
 
     department, _ = Department.objects.get_or_create(name="環境部")
     section, _ = Section.objects.get_or_create(department=department, name="ゼロカーボン推進課")
     procedure = Procedure.objects.create(
-        code=CODE, section=section, name=FORM["title"], channel=Channel.PLATFORM, processing_days=30
+        code=CODE, section=section, name=FORM["title"], processing_days=30
     )
+    ProcedureChannel.objects.create(procedure=procedure, kind=Channel.PLATFORM)
     version, _ = publish(procedure, FORM)
     fields = [f for f in FORM["steps"][0]["fields"] if f["type"] != "guidance"]
     assert len(fields) == 20, len(fields)
