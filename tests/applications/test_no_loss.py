@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -294,7 +293,6 @@ def test_the_status_page_says_what_happens_next_in_plain_words(tiny_form, flow, 
     assert "<strong>受付</strong>" not in html
 
 
-@pytest.mark.skipif(not shutil.which("pdftotext"), reason="pdftotext (poppler-utils) is not installed")
 def test_the_receipt_pdf_carries_the_status_code(tiny_form, flow, browser, tmp_path):
     public_id = flow.start(browser)
     flow.fill_tiny(browser, public_id)
