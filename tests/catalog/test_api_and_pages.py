@@ -201,7 +201,7 @@ def test_online_status_follows_the_application_window(search_catalog, web, publi
     now = timezone.now()
     publish_form(hik, opens_at=now + dt.timedelta(days=3))
     page = web.get("/procedures/HIK/").content.decode()
-    assert "オンラインの受付は" in page and "から始まります" in page
+    assert "オンラインの受付はまだ始まっていません。" in page and "から受け付けます" in page and "令和" in page
     assert "オンラインで申請する" not in page
     assert hik.pk not in online_procedure_ids()
     assert hik.pk in online_procedure_ids(now + dt.timedelta(days=4))

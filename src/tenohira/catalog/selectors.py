@@ -21,6 +21,7 @@ from tenohira.catalog.models import (
     Section,
 )
 from tenohira.core.text import split_terms
+from tenohira.forms import windows
 from tenohira.forms.models import FormVersion
 
 # ---------------------------------------------------------------------------------------
@@ -207,10 +208,10 @@ class Way:
     bring: list[str] = field(default_factory=list)
     note: str = ""
     phone: str = ""
-    # For the form on this platform: "open", "before" or "closed", and its window.
+    # For the form on this platform: "open", "before" or "closed", and the sentence the
+    # start page says of its window (和暦, the last day of an exclusive end).
     window: str = ""
-    opens_at: dt.datetime | None = None
-    closes_at: dt.datetime | None = None
+    window_notice: str = ""
     # A counter the catalog did not name: the section that handles the procedure.
     at_section: bool = False
 
@@ -235,7 +236,7 @@ def ways_to_apply(procedure: Procedure, at: dt.datetime | None = None) -> list[W
         window = definition.window_state(at)
         ways.append(Way(
             Channel.PLATFORM, usable=window == "open", url=procedure.apply_url, window=window,
-            opens_at=definition.opens_at, closes_at=definition.closes_at,
+            window_notice=windows.notice(definition, at),
         ))
     for channel in channels:
         if channel.kind == Channel.EXTERNAL:
