@@ -113,7 +113,7 @@ def test_a_valid_file_creates_departments_sections_and_procedures(write_csv):
 
     hik = Procedure.objects.get(code="HIK")
     assert ways(hik) == [(Channel.EXTERNAL, "", "https://app.example.jp/hoiku", "", "")]
-    assert hik.identity == Identity.MYNUMBER_CARD
+    assert hik.identity == Identity.CARD_SIGNIN
     assert hik.keywords == "保育園、入園、保育施設"
 
     assert not Procedure.objects.get(code="NAI").is_published
@@ -283,7 +283,7 @@ def test_coded_values_accept_common_spellings(write_csv):
     assert kinds("CKT") == [Channel.PLATFORM]
     assert Procedure.objects.get(code="CKT").identity == Identity.EMAIL
     assert kinds("HIK") == [Channel.EXTERNAL]
-    assert Procedure.objects.get(code="HIK").identity == Identity.MYNUMBER_CARD
+    assert Procedure.objects.get(code="HIK").identity == Identity.CARD_SIGNIN
 
 
 def test_unknown_column_is_rejected(write_csv):

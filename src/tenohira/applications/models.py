@@ -36,6 +36,11 @@ class Draft(models.Model):
     # The 受付番号 taken when 送信 was first pressed (services.submit): a retry, a double
     # tap or a press after a failure reuses it, so the sequence has no holes.
     receipt_number = models.CharField(max_length=40, blank=True)
+    # The verified identity the draft was started or continued with (tenohira.core.residents
+    # dict without last_seen), and the resident's signature of its digest (applications
+    # .digests) where the procedure requires one. Both are copied onto the submission.
+    identity = models.JSONField(default=dict, blank=True)
+    signature = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     expires_at = models.DateTimeField(db_index=True)
@@ -85,6 +90,12 @@ class Submission(models.Model):
     applicant_name = models.CharField(_("申請者氏名"), max_length=200, blank=True)
     applicant_search = models.CharField(max_length=400, blank=True)
     version = models.PositiveIntegerField(_("版"), default=1)
+    # 本人確認の記録: provider, pairwise subject, assurance level, authentication time, the
+    # four basic items as received and the SHA-256 of the ID token; never a My Number or a
+    # PIN. Empty for a procedure that asks for no identity. 電子署名: the signature over the
+    # digest of the answers and attachment hashes, with the signer's certificate and chain.
+    identity = models.JSONField(_("本人確認の記録"), default=dict, blank=True)
+    signature = models.JSONField(_("電子署名"), default=dict, blank=True)
     status_changed_at = models.DateTimeField(_("状態の更新日時"), null=True, blank=True)
     # 訴訟ホールド: kept past its retention period while a lawsuit, appeal or disclosure
     # request needs it (applications.retention never disposes of it). Set by DX admins.

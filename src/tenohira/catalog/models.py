@@ -96,11 +96,15 @@ CHANNEL_EASE = {value: index for index, value in enumerate(Channel.values)}
 
 
 class Identity(models.TextChoices):
-    """How an applicant proves who they are."""
+    """How an applicant proves who they are (the assurance a procedure requires), checked
+    on the server when the form is started and when it is submitted (see
+    tenohira.core.residents.satisfies). A business procedure asks for GビズID."""
 
     NONE = "none", _("不要")
-    EMAIL = "email", _("メールアドレス")
-    MYNUMBER_CARD = "mynumber_card", _("マイナンバーカード")
+    EMAIL = "email", _("メールアドレスの確認")
+    BUSINESS = "business", _("GビズID（法人・個人事業主）")
+    CARD_SIGNIN = "card_signin", _("マイナンバーカードでログイン")
+    CARD_SIGNATURE = "card_signature", _("マイナンバーカードでログインと電子署名")
 
 
 class Procedure(models.Model):

@@ -73,8 +73,14 @@ IDENTITY_VALUES = {
     **{normalize(str(label)): value for value, label in Identity.choices},
     **{value: value for value in Identity.values},
     normalize("メール"): Identity.EMAIL,
-    normalize("個人番号カード"): Identity.MYNUMBER_CARD,
-    normalize("公的個人認証"): Identity.MYNUMBER_CARD,
+    normalize("メールアドレス"): Identity.EMAIL,
+    # Earlier files said only マイナンバーカード: a sign-in with the card.
+    normalize("マイナンバーカード"): Identity.CARD_SIGNIN,
+    "mynumber_card": Identity.CARD_SIGNIN,
+    normalize("個人番号カード"): Identity.CARD_SIGNIN,
+    normalize("公的個人認証"): Identity.CARD_SIGNIN,
+    normalize("電子署名"): Identity.CARD_SIGNATURE,
+    normalize("GビズID"): Identity.BUSINESS,
     normalize("なし"): Identity.NONE,
 }
 YES = {normalize(v) for v in ("はい", "公開", "yes", "true", "1")} | {"○", "◯"}

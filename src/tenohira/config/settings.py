@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "tenohira.catalog",
     "tenohira.forms",
     "tenohira.applications",
+    "tenohira.identity",
     "tenohira.audit",
     "tenohira.backoffice",
     "tenohira.insights",
@@ -303,6 +304,8 @@ SITE_URL = os.environ.get("SITE_URL", "")
 
 # Online applications.
 DRAFT_LIFETIME_DAYS = int(os.environ.get("DRAFT_LIFETIME_DAYS", "30"))
+# A signed-in resident idle this long is signed out (their draft is kept); see docs/identity.md.
+RESIDENT_IDLE_MINUTES = int(os.environ.get("RESIDENT_IDLE_MINUTES", "30"))
 CORRECTION_DAYS = int(os.environ.get("CORRECTION_DAYS", "14"))
 # 保存年限 of a procedure that does not set its own (applications.retention).
 RETENTION_DEFAULT_YEARS = int(os.environ.get("RETENTION_DEFAULT_YEARS", "5"))

@@ -24,6 +24,7 @@ urlpatterns = [
     path("staff/insights/", include("tenohira.insights.urls")),
     path("staff/", include("tenohira.backoffice.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("", include("tenohira.identity.urls")),
     path("", include("tenohira.applications.urls")),
     path("", include("tenohira.catalog.urls")),
     path("", include("tenohira.platform.urls")),

@@ -1,0 +1,1 @@
+"""One module per identity provider; importing this package registers them all."""
