@@ -7,6 +7,7 @@ set DATABASE_URL, SECRET_KEY, ALLOWED_HOSTS and the e-mail variables.
 """
 
 import ipaddress
+import json
 import os
 import secrets
 from pathlib import Path
@@ -279,7 +280,9 @@ PERMISSIONS_POLICY_DENY = [
     "magnetometer", "microphone", "midi", "payment", "usb",
 ]
 # Pages under these paths show personal data: Cache-Control: no-store.
-NO_STORE_PATH_PREFIXES = ["/apply/", "/resume/", "/status/", "/corrections/", "/staff/", "/admin/"]
+NO_STORE_PATH_PREFIXES = [
+    "/apply/", "/resume/", "/status/", "/corrections/", "/staff/", "/admin/", "/identity/", "/mypage/",
+]
 
 # Staff sign-in: password + TOTP; locked after repeated failures; signed out when idle.
 LOGIN_URL = "/staff/login/"
@@ -321,6 +324,39 @@ HANDOFF_LOOKUP_LIMIT_PER_HOUR = int(os.environ.get("HANDOFF_LOOKUP_LIMIT_PER_HOU
 STAFF_SITE_URL = os.environ.get("STAFF_SITE_URL", "") or SITE_URL
 # A TrueType Japanese font for the receipt PDF; empty = look in the usual Debian places.
 RECEIPT_FONT_PATH = os.environ.get("RECEIPT_FONT_PATH", "")
+
+# Identity providers (tenohira.identity, docs/identity.md). A provider whose settings are
+# empty is not offered. Read at call time, so tests and a restart pick up changes.
+# マイナンバーカード through the Digital Agency's デジタル認証アプリ (OpenID Connect,
+# private_key_jwt): the issuer, our client id and the private key registered with it.
+MYNUMBER_CARD_ISSUER = os.environ.get("MYNUMBER_CARD_ISSUER", "").rstrip("/")
+MYNUMBER_CARD_CLIENT_ID = os.environ.get("MYNUMBER_CARD_CLIENT_ID", "")
+MYNUMBER_CARD_PRIVATE_KEY_FILE = os.environ.get("MYNUMBER_CARD_PRIVATE_KEY_FILE", "")
+# Trust anchors (PEM) for signing certificates (電子署名), and how revocation is checked:
+# "crl" reads the CA's CRL; "none" only for a test set-up (the check says so).
+MYNUMBER_CARD_TRUSTED_CA_FILE = os.environ.get("MYNUMBER_CARD_TRUSTED_CA_FILE", "")
+MYNUMBER_CARD_REVOCATION = os.environ.get("MYNUMBER_CARD_REVOCATION", "crl")
+# A CRL address used instead of the one named in the certificate (empty: the certificate's).
+MYNUMBER_CARD_CRL_URL = os.environ.get("MYNUMBER_CARD_CRL_URL", "")
+# The demo's stand-in provider: its button says so.
+MYNUMBER_CARD_STANDIN = env_bool("MYNUMBER_CARD_STANDIN")
+# GビズID (businesses): OpenID Connect with a client secret.
+GBIZID_ISSUER = os.environ.get("GBIZID_ISSUER", "").rstrip("/")
+GBIZID_CLIENT_ID = os.environ.get("GBIZID_CLIENT_ID", "")
+GBIZID_CLIENT_SECRET = os.environ.get("GBIZID_CLIENT_SECRET", "")
+# Any other standard OpenID Connect provider, by settings alone: a JSON list of
+# {"name", "label", "issuer", "client_id", "client_secret" or "private_key_file",
+#  "token_auth", "scopes", "level", "kind", "claims"} (tenohira.identity.contrib.oidc).
+IDENTITY_OIDC_PROVIDERS = json.loads(os.environ.get("TENOHIRA_OIDC_PROVIDERS") or "[]")
+if not isinstance(IDENTITY_OIDC_PROVIDERS, list):
+    raise ImproperlyConfigured("TENOHIRA_OIDC_PROVIDERS must be a JSON list")
+# Sign-in by a one-time code sent by e-mail (level "email"); off with TENOHIRA_EMAIL_SIGN_IN=0.
+IDENTITY_EMAIL_SIGN_IN = env_bool("TENOHIRA_EMAIL_SIGN_IN", True)
+IDENTITY_EMAIL_CODE_MINUTES = int(os.environ.get("IDENTITY_EMAIL_CODE_MINUTES", "15"))
+IDENTITY_EMAIL_CODE_ATTEMPTS = int(os.environ.get("IDENTITY_EMAIL_CODE_ATTEMPTS", "5"))
+IDENTITY_EMAIL_LIMIT_PER_HOUR = int(os.environ.get("IDENTITY_EMAIL_LIMIT_PER_HOUR", "10"))
+# Every call to a provider (discovery, keys, tokens, CRL) gives up after this many seconds.
+IDENTITY_HTTP_TIMEOUT = float(os.environ.get("IDENTITY_HTTP_TIMEOUT", "5"))
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
