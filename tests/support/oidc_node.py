@@ -81,11 +81,10 @@ def start_node_provider(redirect_uris: list[str], client_id: str = "tenohira-tes
     command = [node, "server.js", "--client-id", client_id, "--client-secret", client_secret]
     for uri in redirect_uris:
         command += ["--redirect-uri", uri]
-    log_file = tempfile.NamedTemporaryFile(prefix="oidc-node-", suffix=".log", delete=False)
-    log_path = Path(log_file.name)
-    process = subprocess.Popen(command, cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=log_file,
-                               stdin=subprocess.DEVNULL)
-    log_file.close()
+    with tempfile.NamedTemporaryFile(prefix="oidc-node-", suffix=".log", delete=False) as log_file:
+        log_path = Path(log_file.name)
+        process = subprocess.Popen(command, cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=log_file,
+                                   stdin=subprocess.DEVNULL)
 
     # The first stdout line says where it listens; read it on a thread so a provider that
     # never prints cannot hang the test past the timeout.
