@@ -1,0 +1,1 @@
+"""Helpers the tests share: outside services started as real processes."""
