@@ -28,7 +28,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tenohira.applications.attachments import open_stored
 from tenohira.applications.models import Submission
 from tenohira.audit.services import record as audit
-from tenohira.backoffice import diffs, login, selectors, services, workflow
+from tenohira.backoffice import diffs, evidence, login, selectors, services, workflow
 from tenohira.backoffice.auth import staff_required
 from tenohira.backoffice.forms import (
     CorrectionForm,
@@ -236,8 +236,14 @@ def _roles_in_section(user, submission: Submission) -> set[str]:
 def _render_detail(request, receipt_number: str, *, error: str = "", status: int = 200,
                    transition_form: TransitionForm | None = None, correction_form: CorrectionForm | None = None):
     submission = selectors.get_submission_for(request.user, receipt_number)
+    identity_box = evidence.identity_box(submission.identity)
+    signature_box = evidence.signature_box(submission)
+    # The record says the identity evidence and the signature's outcome were shown too.
+    seen = {"identity": True} if identity_box else {}
+    if signature_box:
+        seen["signature"] = signature_box["status"]
     audit("submission_view", user=request.user, target=submission.receipt_number,
-          detail={"procedure": submission.procedure.code}, request=request)
+          detail={"procedure": submission.procedure.code, **seen}, request=request)
     schema = submission.form_version.parsed()
     roles = _roles_in_section(request.user, submission)
     steps = [
@@ -270,6 +276,8 @@ def _render_detail(request, receipt_number: str, *, error: str = "", status: int
             for index, e in enumerate(submission.events.all())
         ],
         "identity": identity,
+        "evidence": identity_box,
+        "signature": signature_box,
         "return_without_email": not submission.email
         and workflow.allowed(submission.status, Submission.Status.RETURNED, roles),
         "corrections": list(submission.corrections.select_related("requested_by")),
