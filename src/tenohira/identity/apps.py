@@ -9,3 +9,6 @@ class IdentityConfig(AppConfig):
     def ready(self):
         # Each provider module registers itself on import (identity.registry).
         from tenohira.identity import contrib  # noqa: F401
+        from tenohira.identity import receivers
+
+        receivers.connect()  # マイページ links (applications.signals)
