@@ -265,3 +265,23 @@ def test_a_correction_request_opens_from_mypage(form):
     assert re.fullmatch(r"/corrections/[\w-]+/", response["Location"])
     opened = client.get(response["Location"])
     assert opened.status_code == 200 and "理由" in opened.content.decode()
+
+
+def test_an_application_made_while_signed_in_appears_on_mypage(form):
+    """Through the resident's own pages: the applications announce the draft and the
+    submission (applications.signals), and マイページ lists it."""
+    alice = account("alice")
+    client = signed_in(alice)
+    started = client.post("/procedures/MYP/apply/")
+    assert started.status_code == 302
+    public_id = re.search(r"/apply/([0-9a-f-]{36})/", started["Location"]).group(1)
+    assert AccountApplication.objects.get(account=alice).draft.public_id.hex == public_id.replace("-", "")
+    assert "続きから入力" in client.get("/mypage/").content.decode()
+    for step, data in (("about", {"full_name": "山田 花子", "email": "hanako@example.jp"}),
+                       ("more", {"reason": "転居のため"})):
+        assert client.post(f"/apply/{public_id}/{step}/", {"action": "continue", **data}).status_code == 302
+    assert client.post(f"/apply/{public_id}/check/").status_code == 302
+    link = AccountApplication.objects.get(account=alice)
+    assert link.submission is not None
+    page = client.get("/mypage/").content.decode()
+    assert link.submission.receipt_number in page and "続きから入力" not in page
