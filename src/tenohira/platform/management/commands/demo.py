@@ -18,7 +18,10 @@ from tenohira.platform.demo import (
     DEMO_CATALOG,
     DEMO_FIRST_STEPS,
     DEMO_FORMS,
+    DEMO_IDP_PIN,
+    DEMO_IDP_SIGNING_PASSWORD,
     DEMO_PASSWORD,
+    IdentityProviderStandIn,
 )
 from tenohira.platform.server import run_gunicorn
 
@@ -43,12 +46,14 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--no-serve", action="store_true", help="準備だけして起動しない")
+        parser.add_argument("--idp-port", type=int, default=None,
+                            help="デジタル認証アプリの代替サービス（デモ用）のポート（既定: --port の次の番号）")
         parser.add_argument(
             "--allow-database", action="store_true",
             help="デモ専用の SQLite 以外のデータベース（DATABASE_URL）にデモのデータと公開パスワードのアカウントを書き込むことを許可する",
         )
 
-    def handle(self, *args, port, host, no_serve, allow_database, **options):
+    def handle(self, *args, port, host, no_serve, allow_database, idp_port=None, **options):
         if not settings.DEMO:
             raise CommandError("tenohira demo は TENOHIRA_DEMO を有効にして実行してください（tenohira コマンドが自動で行います）。")
         if not allow_database and not own_embedded_database():
@@ -87,11 +92,38 @@ class Command(BaseCommand):
         self.stdout.write(f"  デモアカウント（パスワードはすべて {DEMO_PASSWORD}、ワンタイムパスワードはデモのログイン画面に表示）:")
         for username, full_name, _roles, purpose in DEMO_ACCOUNTS:
             self.stdout.write(f"    {username:<14} {full_name}: {purpose}")
+        # A demo pointed at a provider of its own (MYNUMBER_CARD_ISSUER) keeps it.
+        standin = None
+        if not settings.MYNUMBER_CARD_ISSUER:
+            standin = IdentityProviderStandIn(settings.DATA_DIR, host, port, idp_port or port + 1)
+            self.stdout.write(f"  マイナンバーカード: デジタル認証アプリの代替サービス（デモ用、本物ではありません） {standin.url}/")
+            self.stdout.write(f"    架空の住民でログインします。暗証番号（数字4桁）{DEMO_IDP_PIN}、"
+                              f"署名用パスワード（英数字6〜16文字）{DEMO_IDP_SIGNING_PASSWORD}")
         self.stdout.write("")
         if no_serve:
             return
-        self.stdout.write("Ctrl+C で終了します。")
-        run_gunicorn(host, port, workers=2, access_log=False, outbox_worker=settings.OUTBOX_DELIVERY == "worker")
+        if standin is not None:
+            try:
+                standin.start()
+            except RuntimeError as exc:
+                raise CommandError(str(exc)) from exc
+            self._use_standin(standin)
+        try:
+            self.stdout.write("Ctrl+C で終了します。")
+            run_gunicorn(host, port, workers=2, access_log=False, outbox_worker=settings.OUTBOX_DELIVERY == "worker")
+        finally:
+            if standin is not None:
+                standin.stop()
+
+    def _use_standin(self, standin):
+        """The stand-in becomes the My Number card provider of this run. Settings are read
+        when a request needs them, and gunicorn's workers fork from this process, so they
+        see the change; the environment carries it to the e-mail worker's process too."""
+        import os
+
+        for name, value in standin.settings().items():
+            setattr(settings, name, value)
+            os.environ[name] = "1" if value is True else str(value)
 
     def _first_steps(self):
         """まず必要な手続き of the demo's life events, unless the DX division set its own."""
