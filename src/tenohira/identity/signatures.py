@@ -5,8 +5,8 @@ the RSA signature is over the digest it names (RSASSA-PKCS1-v1_5, SHA-256 pre-ha
 the card signs a hash and never the document); the signer certificate chains, through the
 certificates sent with it, to a trust anchor in MYNUMBER_CARD_TRUSTED_CA_FILE; every
 certificate of that chain was valid when the signature was made and is still within its
-validity now; the signer certificate was not revoked before the signature was made
-(identity.revocation); and, for a stored submission, the digest recomputed from what is
+validity now; the signer certificate was not revoked before the signature was made (or
+within CLOCK_SKEW after it; identity.revocation); and, for a stored submission, the digest recomputed from what is
 stored now equals the digest that was signed (so an UPDATE of the answers afterwards is
 seen).
 """
@@ -35,7 +35,8 @@ MISMATCH = "署名が一致しません"
 REVOCATION_UNKNOWN = "失効情報を確認できません"
 MALFORMED = "署名の形式が正しくありません"
 NOT_FOR_SIGNING = "署名用の証明書ではありません"
-# A signing time this far in the future is not believed (the clocks of two servers).
+# A signing time this far in the future is not believed (the clocks of two servers), and a
+# revocation this soon after the signing time may have come before it: refused.
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
@@ -184,7 +185,7 @@ def check_signature(signature: dict, *, digest: str | None = None, now: dt.datet
             state = revocation.check(leaf, path[1])
             result.revocation = state.how
             if state.status == "revoked":
-                if state.revoked_at is None or state.revoked_at <= signed_at:
+                if state.revoked_at is None or state.revoked_at <= signed_at + CLOCK_SKEW:
                     fail(REVOKED, "revoked")
                 else:
                     result.revocation = f"{state.how}（署名の後、{state.revoked_at:%Y-%m-%d}に失効）"
