@@ -71,8 +71,9 @@ def signed_in(acct: Account, *, last_seen: float | None = None) -> Client:
 
 
 def make_draft(form, acct: Account | None, *, complete: bool = True, email="hanako@example.jp"):
-    draft, _secret = services.start_draft(form)
-    signals.draft_started.send(sender=None, draft=draft, identity=identity_of(acct) if acct else None)
+    # Started as the resident's start page does it: the identity kept on the draft (and
+    # copied onto its submission) and announced to マイページ by applications.signals.
+    draft, _secret = services.start_draft(form, identity=identity_of(acct) if acct else None)
     schema = form.parsed()
     services.save_step(draft, schema.step("about"), {"full_name": ["山田 花子"], "email": [email]}, {}, [])
     if complete:

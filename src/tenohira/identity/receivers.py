@@ -27,6 +27,10 @@ def on_draft_started(sender, draft, identity=None, **kwargs) -> None:
 
 
 def on_submitted(sender, submission, **kwargs) -> None:
+    # An anonymous submission (no identity copied from its draft) was never linked: no
+    # query on the busiest write of the site for it.
+    if not submission.identity:
+        return
     if submission.draft_id and AccountApplication.objects.filter(
         draft_id=submission.draft_id, submission__isnull=True
     ).update(submission=submission):

@@ -161,6 +161,7 @@ def withdraw(request, receipt_number: str):
             return render(request, "identity/mypage_withdraw.html", {**page, "refused": str(exc)}, status=409)
         _audit(request, "mypage.withdraw", target=submission.receipt_number)
         return render(request, "identity/mypage_withdraw_done.html", {**page, "submission": submission})
+    _audit(request, "mypage.withdraw_confirm", target=submission.receipt_number)
     return render(request, "identity/mypage_withdraw.html", page)
 
 
