@@ -80,7 +80,9 @@ class Registry:
         the e-mail), so the chooser leads with what the procedure really asks for."""
         order = [residents.CARD_SIGNIN, residents.BUSINESS, residents.EMAIL]
         chosen = [p for p in self.providers() if p.grants(required)]
-        return sorted(chosen, key=lambda p: min((order.index(lv) for lv in p.info.levels if lv in order), default=9))
+        # Providers with pages of their own (the e-mail) after the redirecting ones of a level.
+        return sorted(chosen, key=lambda p: (min((order.index(lv) for lv in p.info.levels if lv in order), default=9),
+                                             bool(p.start_view)))
 
 
 register = Registry()

@@ -148,13 +148,18 @@ def check_email_code(challenge_id: int, code: str, *, purpose: str) -> EmailChal
     with transaction.atomic():
         challenge = _usable(EmailChallenge.objects.select_for_update()
                             .filter(pk=challenge_id, purpose=purpose).first())
-        if len(code) != 6 or not constant_time_compare(challenge.code_hash, _code_hash(challenge.token_hash, code)):
+        right = len(code) == 6 and constant_time_compare(challenge.code_hash, _code_hash(challenge.token_hash, code))
+        if right:
+            challenge.used_at = timezone.now()
+            challenge.save(update_fields=["used_at"])
+        else:
+            # Counted inside the transaction and raised after it: an exception inside
+            # would roll the count back and leave unlimited guesses.
             challenge.attempts += 1
             challenge.save(update_fields=["attempts"])
-            raise EmailCodeError("wrong")
-        challenge.used_at = timezone.now()
-        challenge.save(update_fields=["used_at"])
-        return challenge
+    if not right:
+        raise EmailCodeError("wrong")
+    return challenge
 
 
 def check_email_link(token: str, *, purpose: str) -> EmailChallenge:
