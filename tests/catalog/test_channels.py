@@ -171,12 +171,23 @@ def test_departments_and_life_events_follow_the_order_set_in_the_admin(search_ca
 
 
 def test_no_page_claims_a_card_check_that_is_not_performed(search_catalog, web, publish_form):
-    """The My Number card is not read online yet (a later identity issue builds it): the
-    page names the documents checked at the counter and says the card is not read here."""
+    """The card is checked online only where this site's own form asks for it (the
+    application pages enforce it); elsewhere the page names the documents checked at the
+    counter or by post, and never claims a card reading that does not happen."""
     tns = web.get("/procedures/TNS/").content.decode()  # 本人確認: マイナンバーカード, external service
     assert "本人確認書類（マイナンバーカード、運転免許証など）を確認します" in tns
-    assert "カードを読み取ります" not in tns
+    assert "カードを読み取" not in tns and "ログインします" not in tns
     hik = search_catalog["HIK"]
     publish_form(hik)
     page = web.get("/procedures/HIK/").content.decode()
-    assert "マイナンバーカードの読み取りは行っていません" in page
+    assert "マイナンバーカードの読み取りは行っていません" not in page
+    assert "申請を始めるときにマイナンバーカードでログインします" in page
+    assert "利用者証明用電子証明書の暗証番号（数字4桁）" in page
+    assert "本人確認書類（マイナンバーカード、運転免許証など）を確認します" in page  # at the counter, still
+    assert "署名用電子証明書" not in page  # card sign-in only: no signature is asked
+
+    hik.identity = "card_signature"
+    hik.save(update_fields=["identity"])
+    page = web.get("/procedures/HIK/").content.decode()
+    assert "送信する前に、マイナンバーカードで申請内容に電子署名します" in page
+    assert "署名用電子証明書のパスワード（英数字6〜16文字）" in page

@@ -306,13 +306,22 @@ def test_hjc_fee_is_copies_times_300_yen():
     assert shown["受け取り方法"].startswith("郵送")
 
 
-def test_hjc_claims_no_card_check_that_is_not_made():
-    """The card is not read on this site: the form says what is checked instead (the
-    address the certificate is mailed to, an identity document at the counter)."""
+def test_hjc_says_truthfully_what_the_card_is_asked_for():
+    """The card is checked on this site now (applications.assurance): sign-in with the
+    4-digit PIN at the start, and for postal delivery only, the signature with the
+    6-16 character password before sending; the counter still checks a document."""
     schema = schema_of("HJC")
-    text = json.dumps(load("HJC"), ensure_ascii=False)
-    assert "マイナンバーカードによる本人確認" not in text and "暗証番号" not in text
+    assert "利用者証明用電子証明書の暗証番号（数字4桁）" in schema.intro
+    assert "署名用電子証明書のパスワード（英数字6〜16文字）" in schema.intro
+    assert any("暗証番号（数字4桁）" in item for item in schema.you_need)
+    assert any(item.startswith("郵送で受け取る場合は、署名用電子証明書") for item in schema.you_need)
     assert "本人確認書類" in schema.intro and "住民票に記載されている住所にだけ" in schema.intro
+    # What the intro promises is what the form does.
+    assert schema.signature.required_if == {"field": "delivery", "equals": "mail"}
+    fields = schema.field_map()
+    assert {key: fields[key].option("prefill") for key in ("applicant_name", "birth_date", "address")} == {
+        "applicant_name": "name", "birth_date": "birthdate", "address": "address"}
+    assert all(fields[key].option("prefill_locked") for key in ("applicant_name", "birth_date", "address"))
     guidance = schema.field_map()["mynumber_guidance"].option("text")
     assert "マイナンバー" in guidance
 

@@ -26,6 +26,7 @@ from tenohira.applications.models import Draft
 from tenohira.applications.services import run_of
 from tenohira.catalog.models import Procedure
 from tenohira.forms.engine import _input_names
+from tests.support.residents import card_identity, sign_in
 
 DEMO_DIR = Path(tenohira.forms.__file__).resolve().parent / "demo"
 DEMO_CATALOG = Path(tenohira.catalog.__file__).resolve().parent / "demo" / "sample_city.csv"
@@ -108,6 +109,8 @@ def test_step_posts_never_fail_and_store_only_the_forms_inputs(demo_versions, co
     @given(st.tuples(*(step_post(step) for step in schema.steps)))
     def fuzz(posts):
         client = Client(HTTP_HOST="localhost")
+        if demo_versions[code].definition.procedure.identity != "none":
+            sign_in(client, card_identity())  # HJC asks for the My Number card
         response = client.post(f"/procedures/{code}/apply/")
         assert response.status_code == 302, response.status_code
         public_id = response["Location"].split("/")[2]

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from tenohira.applications import assurance, prefill, signals
 from tenohira.applications import attachments as files
 from tenohira.applications.models import (
     Attachment,
@@ -45,13 +46,70 @@ def draft_lifetime() -> dt.timedelta:
     return dt.timedelta(days=getattr(settings, "DRAFT_LIFETIME_DAYS", 30))
 
 
-def start_draft(version: FormVersion) -> tuple[Draft, str]:
-    """A new draft and the owner secret that the browser keeps in a cookie."""
+def start_draft(version: FormVersion, identity: dict | None = None) -> tuple[Draft, str]:
+    """A new draft and the owner secret that the browser keeps in a cookie.
+
+    `identity`: the signed-in resident (core.residents), kept on the draft as evidence
+    and used to fill the fields the form maps to the four basic items (prefill). The
+    caller has checked that it meets the procedure's level (views.start)."""
     owner_secret = secrets.token_urlsafe(32)
-    draft = Draft.objects.create(
-        form_version=version, expires_at=timezone.now() + draft_lifetime(), owner_secret_hash=_hash(owner_secret)
-    )
+    kept = prefill.evidence(identity) if identity else {}
+    raw = prefill.fill(version.parsed(), {}, kept) if kept else {}
+    with transaction.atomic():
+        draft = Draft.objects.create(
+            form_version=version, expires_at=timezone.now() + draft_lifetime(), owner_secret_hash=_hash(owner_secret),
+            identity=kept, raw=raw,
+        )
+        signals.draft_started.send(sender=Draft, draft=draft, identity=kept or None)
     return draft, owner_secret
+
+
+class IdentityMismatch(Exception):
+    """An identity of another person than the one the draft was started with."""
+
+
+@transaction.atomic
+def attach_identity(draft: Draft, identity: dict) -> Draft:
+    """Keep the signed-in identity on a draft (a resident who signs in part-way, or again
+    after an idle sign-out) and fill the fields it gives. The only writer of
+    Draft.identity besides start_draft; the identity app and the resident's pages call it.
+
+    A draft started by one person is never continued under another's identity
+    (IdentityMismatch); the same person's newer sign-in replaces the older evidence."""
+    from tenohira.applications.assurance import same_person
+
+    locked = Draft.objects.select_for_update().get(pk=draft.pk)
+    if hasattr(locked, "submission"):
+        return locked
+    if not same_person(locked.identity, identity):
+        raise IdentityMismatch
+    kept = prefill.evidence(identity)
+    first = not locked.identity
+    locked.identity = kept
+    locked.raw = prefill.fill(locked.form_version.parsed(), locked.raw, kept)
+    locked.save(update_fields=["identity", "raw", "updated_at"])
+    if first:
+        signals.draft_started.send(sender=Draft, draft=locked, identity=kept)
+    draft.identity, draft.raw = locked.identity, locked.raw
+    return locked
+
+
+_SIGNATURE_KEYS = {"provider", "digest", "digest_algorithm", "signature_algorithm", "signature", "certificate",
+                   "chain", "signed_at", "subject"}
+
+
+@transaction.atomic
+def attach_signature(draft: Draft, signature: dict) -> Draft:
+    """Keep the resident's 電子署名 of the draft's digest (applications.digests), as the
+    identity app received it from the provider's signing flow. Whether it still matches
+    the answers is decided at submit (and verified again, by staff, on the submission)."""
+    locked = Draft.objects.select_for_update().get(pk=draft.pk)
+    if hasattr(locked, "submission"):
+        return locked
+    locked.signature = {key: value for key, value in signature.items() if key in _SIGNATURE_KEYS}
+    locked.save(update_fields=["signature", "updated_at"])
+    draft.signature = locked.signature
+    return locked
 
 
 def owns(draft: Draft, owner_secret: str | None) -> bool:
@@ -85,7 +143,10 @@ def save_step(draft: Draft, step: Step, raw: dict, uploads: dict, removals: list
     """
     draft = Draft.objects.select_for_update().get(pk=draft.pk)
     previous = draft.raw.get(step.key, {})
-    fields = draft.form_version.parsed().field_map()
+    schema = draft.form_version.parsed()
+    fields = schema.field_map()
+    # What the card gave a locked field stays, whatever was posted for it.
+    raw = prefill.relock(schema, step, raw, draft.identity)
     problems: list[tuple[str, str]] = []
     # Files already attached stay attached unless the resident removed them.
     for name, tokens in previous.items():
@@ -223,23 +284,47 @@ def submit(draft: Draft, *, channel: str = Channel.ONLINE, actor=None) -> tuple[
     return _submit_once("id", draft.pk, channel=channel, actor=actor)
 
 
-def submit_as_owner(public_id, owner_secret: str | None, *, consented: bool = False) -> tuple[Submission, str | None]:
+class IdentityRequired(Exception):
+    """The procedure's 本人確認 is not met by the request's identity: `reason` is
+    "missing" (not signed in as required) or "other" (another person than the draft's)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+class SignatureRequired(Exception):
+    """The draft must be signed (電子署名) before it is sent: `state` is "missing" or
+    "changed" (signed, then the answers or files changed)."""
+
+    def __init__(self, state: str):
+        self.state = state
+        super().__init__(state)
+
+
+def submit_as_owner(
+    public_id, owner_secret: str | None, *, consented: bool = False, identity: dict | None = None
+) -> tuple[Submission, str | None]:
     """The resident's 送信 button: like `submit`, with the ownership check made on the
     locked row, so the button reads the draft once. `consented`: the check page's
-    consent box was ticked (required when the form asks for one).
-    Raises Draft.DoesNotExist, NotOwner, NotReady, OutsideWindow or ConsentMissing."""
+    consent box was ticked (required when the form asks for one). `identity`: the
+    request's signed-in identity (core.residents.current), checked against the
+    procedure's level and the draft's own, and the signature the level needs.
+    Raises Draft.DoesNotExist, NotOwner, NotReady, OutsideWindow, IdentityRequired,
+    ConsentMissing or SignatureRequired."""
     return _submit_once(
         "public_id", public_id, channel=Channel.ONLINE, actor=None, owner_secret=owner_secret or "",
-        consented=consented,
+        consented=consented, identity=identity,
     )
 
 
 # What a submission reads of its draft, form version and procedure: (model, alias, attnames).
 _LOCKED_COLUMNS = [
-    (Draft, "d", ["id", "public_id", "raw", "owner_secret_hash", "resume_token_hash", "receipt_number", "form_version_id"]),
+    (Draft, "d", ["id", "public_id", "raw", "owner_secret_hash", "resume_token_hash", "receipt_number", "form_version_id",
+                  "identity", "signature"]),
     (FormVersion, "v", ["id", "status", "created_at", "definition_id"]),
     (FormDefinition, "f", ["id", "procedure_id", "opens_at", "closes_at"]),
-    (Procedure, "p", ["id", "code", "name", "section_id", "processing_days"]),
+    (Procedure, "p", ["id", "code", "name", "section_id", "processing_days", "identity"]),
 ]
 
 
@@ -299,7 +384,9 @@ def _submission_of(draft: Draft) -> Submission | None:
     return submission
 
 
-def _submit_once(key: str, value, *, channel, actor, owner_secret=None, consented=True) -> tuple[Submission, str | None]:
+def _submit_once(
+    key: str, value, *, channel, actor, owner_secret=None, consented=True, identity=None
+) -> tuple[Submission, str | None]:
     """Two short transactions instead of one long one.
 
     The receipt counter is one row per procedure and fiscal year: every submission of a
@@ -324,12 +411,23 @@ def _submit_once(key: str, value, *, channel, actor, owner_secret=None, consente
         state = locked.form_version.definition.window_state()
         if channel == Channel.ONLINE and state != "open":
             raise OutsideWindow(state)
+        # 本人確認, on the locked row too: a direct POST meets the same rules as the page.
+        # The counter is unaffected: staff check the resident's document there.
+        required = assurance.required_level(locked.form_version.definition.procedure)
+        if owner_secret is not None:
+            problem = assurance.identity_problem(locked.identity, identity, required)
+            if problem:
+                raise IdentityRequired(problem)
         run = run_of(locked)
         pending = run.first_incomplete()
         if pending is not None:
             raise NotReady(pending)
         if owner_secret is not None and run.schema.consent is not None and not consented:
             raise ConsentMissing
+        if owner_secret is not None:
+            state = assurance.signature_state(locked, run.schema, required, run.answers)
+            if state in {"missing", "changed"}:
+                raise SignatureRequired(state)
         if not locked.receipt_number:
             locked.receipt_number = next_receipt_number(locked.form_version.definition.procedure.code, timezone.now())
             Draft.objects.filter(pk=locked.pk).update(receipt_number=locked.receipt_number)
@@ -359,6 +457,7 @@ def _create_submission(draft: Draft, run: FormRun, channel: str, actor) -> tuple
         section_id=procedure.section_id, form_version=version, draft=draft, answers=run.answers,
         summary=summary, channel=channel, email=email, status_secret_hash=_hash(secret),
         submitted_at=now, status_changed_at=now, applicant_name=name, applicant_search=name_search,
+        identity=draft.identity or {}, signature=draft.signature or {},
         due_date=(local(now).date() + dt.timedelta(days=procedure.processing_days))
         if procedure.processing_days else None,
     )
@@ -378,10 +477,16 @@ def _create_submission(draft: Draft, run: FormRun, channel: str, actor) -> tuple
         outbox.saved(message)
     if tokens:
         draft.attachments.filter(token__in=tokens).update(submission=submission)
+    signals.submitted.send(sender=Submission, submission=submission)
     # The DX figures' daily count, in this transaction: it commits with the submission.
     # Last, because it too is one row per procedure and day that every submission locks.
     aggregates.count_submission(submission)
     return submission, secret
+
+
+def attachment_tokens(run: FormRun) -> list[str]:
+    """Tokens of the files the answers name (what a submission takes with it)."""
+    return _attachment_tokens(run)
 
 
 def _attachment_tokens(run: FormRun) -> list[str]:

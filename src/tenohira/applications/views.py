@@ -3,22 +3,24 @@ check your answers → submit → confirmation). Every page works without JavaSc
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from tenohira.applications import progress, selectors, services, uploads
+from tenohira.applications import assurance, prefill, progress, selectors, services, uploads
 from tenohira.applications.models import Draft
 from tenohira.catalog.models import Procedure
 from tenohira.catalog.selectors import get_published_procedure
-from tenohira.core import japanese
+from tenohira.core import japanese, residents
 from tenohira.core.clients import client_address
 from tenohira.core.ratelimit import hit
 from tenohira.core.site import public_url, staff_url
@@ -90,16 +92,91 @@ def start(request, code: str):
         raise Http404("no form")
     schema = version.parsed()
     window = _window(version.definition)
-    if request.method == "POST" and window["state"] == "open":
-        draft, secret = services.start_draft(version)
+    required = assurance.required_level(procedure)
+    identity = residents.current(request)
+    problem = assurance.identity_problem(None, identity, required)
+    if request.method == "POST" and window["state"] == "open" and not problem:
+        # Signed in (also where nothing is required): the draft keeps the identity and
+        # the fields the form maps to the four basic items are filled from it.
+        draft, secret = services.start_draft(version, identity=identity)
         first_step = services.run_of(draft).visible[0]
         response = HttpResponseRedirect(reverse("applications:step", args=[draft.public_id, first_step.key]))
         return _set_owner(response, draft, secret)
     # Outside 受付期間 the page says when it opens or that it closed, with no button; a
-    # POST sent anyway (an old tab) gets the same page.
+    # POST sent anyway (an old tab), or one without the identity the procedure requires
+    # (the page shows the sign-in button instead), gets the same page and no draft.
     refused = request.method == "POST"
-    return render(request, "applications/start.html", {"procedure": procedure, "schema": schema, "window": window},
-                  status=403 if refused else 200)
+    return render(request, "applications/start.html", {
+        "procedure": procedure, "schema": schema, "window": window,
+        "assurance": _assurance(request, procedure, schema, identity, problem, request.path),
+        "refused_identity": refused and bool(problem) and window["state"] == "open",
+    }, status=403 if refused else 200)
+
+
+def _sign_in_url(next_path: str, level: str) -> str:
+    """identity:sign_in, coming back to `next_path` once signed in with `level`."""
+    try:
+        base = reverse("identity:sign_in")
+    except NoReverseMatch:  # the identity app's pages are not installed
+        base = "/identity/sign-in/"
+    return f"{base}?{urlencode({'next': next_path, 'level': level})}"
+
+
+def _sign_url(draft) -> str:
+    try:
+        return reverse("identity:sign", args=[draft.public_id])
+    except NoReverseMatch:
+        return f"/identity/sign/{draft.public_id}/"
+
+
+def _assurance(request, procedure, schema, identity, problem: str, next_path: str) -> dict:
+    """What the start and sign-in pages say about 本人確認: the level in words, whether
+    the resident is signed in as required, and where to sign in."""
+    required = assurance.required_level(procedure)
+    option = schema.signature
+    if required in assurance.CARD_LEVELS and option is not None:
+        signature = option.note or "場合により"
+    elif required == residents.CARD_SIGNATURE:
+        signature = "always"
+    else:
+        signature = ""
+    items = {"name": "氏名", "address": "住所", "birthdate": "生年月日", "gender": "性別"}
+    prefills = [items[f.option("prefill")] for f in schema.all_fields() if f.option("prefill") in items]
+    return {
+        "level": required, "needed": residents.needs_identity(required), "problem": problem,
+        "identity": identity, "signature": signature, "sign_in_url": _sign_in_url(next_path, required),
+        "prefills": "・".join(dict.fromkeys(prefills)),
+    }
+
+
+def _identity_gate(request, draft, *, typed_step=None, typed_raw=None):
+    """The procedure's 本人確認 on every page of a draft: the session's identity must still
+    meet the level and be the person who started the draft. Otherwise a page says to sign
+    in again (the draft is kept; signing in brings the resident back here). A step posted
+    after an idle sign-out is saved first, so nothing typed is lost.
+
+    Returns the page to show instead, or None (and keeps a newer sign-in of the same
+    person on the draft, which also fills the fields it gives)."""
+    procedure = _procedure(draft)
+    required = assurance.required_level(procedure)
+    identity = residents.current(request)
+    problem = assurance.identity_problem(draft.identity, identity, required)
+    if problem:
+        if problem == "missing" and typed_step is not None:
+            services.save_step(draft, typed_step, typed_raw, {}, [])
+        next_path = request.path
+        return render(request, "applications/sign_in_again.html", {
+            "draft": draft, "procedure": procedure, "problem": problem,
+            "idle": getattr(request, "resident_signed_out_idle", False),
+            "assurance": _assurance(request, procedure, draft.form_version.parsed(), identity, problem, next_path),
+        }, status=403)
+    if identity and assurance.same_person(draft.identity, identity) and (
+        (draft.identity or {}).get("signed_in_at") != identity.get("signed_in_at")
+    ):
+        # A mismatch cannot happen here (same_person above); a race keeps the draft's own.
+        with contextlib.suppress(services.IdentityMismatch):
+            services.attach_identity(draft, identity)
+    return None
 
 
 def _step_url(draft, step, returning: bool = False) -> str:
@@ -115,6 +192,13 @@ def step(request, public_id, step_key: str):
         return _not_owner(request, draft)
     if hasattr(draft, "submission"):
         return HttpResponseRedirect(reverse("applications:done", args=[draft.public_id]))
+    posted_step = draft.form_version.parsed().step(step_key) if request.method == "POST" else None
+    blocked = _identity_gate(
+        request, draft, typed_step=posted_step,
+        typed_raw=raw_from_post(request.POST, posted_step) if posted_step is not None else None,
+    )
+    if blocked is not None:
+        return blocked
     run = services.run_of(draft)
     schema = run.schema
     current = schema.step(step_key)
@@ -178,7 +262,10 @@ def step(request, public_id, step_key: str):
         return HttpResponseRedirect(reverse("applications:check", args=[draft.public_id]))
 
     outcome = run.outcomes.get(current.key) if show_errors else None
-    bound = bind_step(run, current, raw, outcome, services.attachments_of(draft))
+    locked = prefill.locked_inputs(schema, draft.identity)
+    bound = bind_step(run, current, raw, outcome, services.attachments_of(draft), locked=locked,
+                      locked_note=prefill.note(draft.identity))
+    prefilled = prefill.prefilled_fields(schema, draft.identity) & {f.key for f in current.fields}
     errors = error_summary(bound, extra_problems) if (show_errors or extra_problems) else []
     previous = run.previous_step(current)
     return render(
@@ -195,6 +282,8 @@ def step(request, public_id, step_key: str):
             "step_number": schema.steps.index(current) + 1, "step_total": len(schema.steps),
             "computed_so_far": _computed_before(run, current),
             "procedure": _procedure(draft),
+            "gaiji": (draft.identity or {}).get("gaiji") if prefilled else [],
+            "gaiji_notice": prefill.GAIJI_NOTICE,
         },
         status=400 if errors and request.method == "POST" else 200,
     )
@@ -253,15 +342,25 @@ def _section_contact(procedure) -> dict:
             "hours": section.hours}
 
 
-def _check_page(request, draft, run, *, consent_error: str = "", status: int = 200):
+def _check_page(request, draft, run, *, consent_error: str = "", signature_error: str = "", status: int = 200):
     definition = draft.form_version.definition
     procedure = _procedure(draft)
     errors = [{"anchor": "f-consent", "message": consent_error}] if consent_error else []
+    if signature_error:
+        errors.append({"anchor": "signature", "message": signature_error})
+    required = assurance.required_level(procedure)
+    signature_state = assurance.signature_state(draft, run.schema, required, run.answers)
     return render(
         request, "applications/check.html",
         {"draft": draft, "schema": run.schema, "summary": run.summary(), "procedure": procedure,
          "window": _window(definition), "contact": _section_contact(procedure), "errors": errors,
-         "consent_error": consent_error, "complete": run.complete},
+         "consent_error": consent_error, "complete": run.complete,
+         "signature": {
+             "state": signature_state, "sign_url": _sign_url(draft),
+             "note": run.schema.signature.note if run.schema.signature else "",
+             "guidance": assurance.SIGN_PASSWORD_GUIDANCE, "changed": assurance.CHANGED_AFTER_SIGNING,
+         },
+         "evidence": draft.identity or {}, "gaiji_notice": prefill.GAIJI_NOTICE},
         status=status,
     )
 
@@ -275,6 +374,9 @@ def check(request, public_id):
         return _not_owner(request, draft)
     if hasattr(draft, "submission"):
         return HttpResponseRedirect(reverse("applications:done", args=[draft.public_id]))
+    blocked = _identity_gate(request, draft)
+    if blocked is not None:
+        return blocked
     run = services.run_of(draft)
     if draft.form_version.definition.is_accepting():
         pending = run.first_incomplete()
@@ -291,11 +393,26 @@ def _submit(request, public_id):
     read twice."""
     consented = request.POST.get("consent") == "yes"
     try:
-        submission, secret = services.submit_as_owner(public_id, request.COOKIES.get(OWNER_COOKIE), consented=consented)
+        submission, secret = services.submit_as_owner(
+            public_id, request.COOKIES.get(OWNER_COOKIE), consented=consented, identity=residents.current(request)
+        )
     except Draft.DoesNotExist:
         raise Http404("draft not found") from None
     except services.NotOwner:
         return _not_owner(request, selectors.get_draft(public_id))
+    except services.IdentityRequired as exc:
+        draft = selectors.get_draft(public_id)
+        check_path = reverse("applications:check", args=[draft.public_id])
+        return render(request, "applications/sign_in_again.html", {
+            "draft": draft, "procedure": _procedure(draft), "problem": exc.reason,
+            "idle": getattr(request, "resident_signed_out_idle", False),
+            "assurance": _assurance(request, _procedure(draft), draft.form_version.parsed(),
+                                    residents.current(request), exc.reason, check_path),
+        }, status=403)
+    except services.SignatureRequired as exc:
+        draft = selectors.get_draft(public_id)
+        message = assurance.CHANGED_AFTER_SIGNING if exc.state == "changed" else assurance.SIGNATURE_MISSING
+        return _check_page(request, draft, services.run_of(draft), signature_error=message, status=409)
     except services.NotReady as exc:
         return HttpResponseRedirect(reverse("applications:step", args=[public_id, exc.step.key]))
     except services.OutsideWindow:

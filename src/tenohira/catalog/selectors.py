@@ -285,3 +285,20 @@ def external_service_name(url: str) -> str:
         if host == known or host.endswith("." + known):
             return name
     return host or "外部の申請サービス"
+
+
+def signature_when(procedure: Procedure) -> str:
+    """When the procedure's online form needs the resident's 電子署名 with the My Number
+    card: "" (never), "always", or the form's own words for when (「郵送で受け取る場合」).
+    The same rule the application pages enforce (applications.assurance): the form's
+    `signature` option decides for a card procedure; without it, card_signature always."""
+    from tenohira.catalog.models import Identity
+
+    if procedure.identity not in {Identity.CARD_SIGNIN, Identity.CARD_SIGNATURE}:
+        return ""
+    definition = getattr(procedure, "form", None)
+    version = definition.published_version() if definition is not None else None
+    option = version.parsed().signature if version is not None else None
+    if option is None:
+        return "always" if procedure.identity == Identity.CARD_SIGNATURE else ""
+    return option.note or "場合により"

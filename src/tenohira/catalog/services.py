@@ -83,6 +83,8 @@ IDENTITY_VALUES = {
     normalize("GビズID"): Identity.BUSINESS,
     normalize("なし"): Identity.NONE,
 }
+# What an import error lists: the labels the export writes (which import back as they are).
+IDENTITY_CHOICES_TEXT = "・".join(str(label) for _value, label in Identity.choices)
 YES = {normalize(v) for v in ("はい", "公開", "yes", "true", "1")} | {"○", "◯"}
 NO = {normalize(v) for v in ("いいえ", "非公開", "no", "false", "0")} | {"×"}
 
@@ -218,7 +220,7 @@ def _validate_row(number: int, row: dict, life_events: dict[str, LifeEvent], err
     identity_text = _text(row, "本人確認")
     identity = IDENTITY_VALUES.get(normalize(identity_text)) if identity_text else Identity.NONE
     if identity is None:
-        error("本人確認", f"「{identity_text}」は使えません。不要・メールアドレス・マイナンバーカードのいずれかです。")
+        error("本人確認", f"「{identity_text}」は使えません。{IDENTITY_CHOICES_TEXT}のいずれかです。")
     values["identity"] = identity
 
     raw_date = row.get("オンライン化日", "")

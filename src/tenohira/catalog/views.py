@@ -92,5 +92,6 @@ def procedure_detail(request, code: str):
             "procedure": procedure,
             "ways": selectors.ways_to_apply(procedure),
             "related": selectors.related_procedures(procedure),
+            "signature_when": selectors.signature_when(procedure) if procedure.online_here else "",
         },
     )

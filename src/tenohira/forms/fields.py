@@ -255,6 +255,18 @@ class PostalCodeType(FieldType):
         return f"〒{value}" if value else ""
 
 
+# CJK compatibility ideographs (﨑 U+FA11, 神 U+FA19 ...): NFKC would replace most of them
+# with another code point, and an address or name from the My Number card must be kept
+# exactly as received (a 外字 is reported, never replaced).
+_COMPAT_IDEOGRAPHS = re.compile("([\uf900-\ufaff\U0002f800-\U0002fa1f]+)")
+
+
+def fold_keeping_ideographs(text: str) -> str:
+    """fold_width (１２３ → 123, ｱ → ア) on everything but compatibility ideographs."""
+    parts = _COMPAT_IDEOGRAPHS.split(text)
+    return "".join(part if index % 2 else fold_width(part) for index, part in enumerate(parts))
+
+
 class AddressType(FieldType):
     """Postal code, then prefecture/city/town filled from it, then the street number."""
 
@@ -283,7 +295,7 @@ class AddressType(FieldType):
             value["postal_code"] = japanese.postal_code(value["postal_code"])
         except japanese.InputError as exc:
             raise FieldError(f"{name_of(field)}の{exc}") from None
-        value["street"] = fold_width(value["street"])
+        value["street"] = fold_keeping_ideographs(value["street"])
         return value
 
     def to_raw(self, field, value, prefix):

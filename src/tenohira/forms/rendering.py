@@ -31,6 +31,18 @@ class BoundField:
     computed: str = ""
     compute_data: dict | None = None  # what forms.js needs to recompute it as one types
     attachments: list = field(default_factory=list)
+    # Inputs filled from the resident's identity that they cannot change (prefill_locked),
+    # and the sentence that says where the value came from.
+    locked: frozenset[str] = frozenset()
+    locked_note: str = ""
+
+    @property
+    def is_locked(self) -> bool:
+        return bool(self.locked)
+
+    @property
+    def value_locked(self) -> bool:
+        return self.prefix in self.locked
 
     @property
     def id(self) -> str:
@@ -63,7 +75,8 @@ class BoundField:
     @property
     def parts(self) -> list[dict[str, str]]:
         return [
-            {"name": f"{self.prefix}__{key}", "id": f"f-{self.prefix}__{key}", "label": label, "value": self.part(key)}
+            {"name": f"{self.prefix}__{key}", "id": f"f-{self.prefix}__{key}", "label": label, "value": self.part(key),
+             "locked": f"{self.prefix}__{key}" in self.locked}
             for key, label in FIELD_TYPES[self.field.type].parts.items()
         ]
 
@@ -85,6 +98,8 @@ class BoundField:
         ids = []
         if self.field.hint or self.condition_hint:
             ids.append(f"{self.id}-hint")
+        if self.locked:
+            ids.append(f"{self.id}-locked")
         if self.error:
             ids.append(f"{self.id}-error")
         return " ".join(ids)
@@ -128,7 +143,11 @@ def _describe(condition: dict, fields: dict[str, Field]) -> str:
     return "前の質問の答えによっては入力が必要です。"
 
 
-def bind_step(run: FormRun, step: Step, raw: Raw, outcome: StepOutcome | None, attachments: dict) -> list[BoundField]:
+def bind_step(
+    run: FormRun, step: Step, raw: Raw, outcome: StepOutcome | None, attachments: dict, *,
+    locked: set[str] = frozenset(), locked_note: str = "",
+) -> list[BoundField]:
+    """`locked`: input names filled from the resident's identity that render read-only."""
     problems = outcome.problems if outcome else {}
     earlier = Scope({k: v for k, v in run.answers.items() if k not in {f.key for f in step.fields}})
     same_page = {f.key for f in step.fields}
@@ -159,6 +178,9 @@ def bind_step(run: FormRun, step: Step, raw: Raw, outcome: StepOutcome | None, a
             bound.compute_data = _compute_data(fld, run, same_page)
         if fld.type == "file":
             bound.attachments = [attachments[t] for t in raw.get(prefix, []) if t in attachments]
+        mine = {name for name in locked if name == prefix or name.startswith(f"{prefix}__")}
+        if mine:
+            bound.locked, bound.locked_note = frozenset(mine), locked_note
         return bound
 
     bound_fields = []

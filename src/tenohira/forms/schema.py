@@ -15,8 +15,20 @@ Schema (JSON):
 `consent` is asked on the check-your-answers page, next to the send button: a resident
 agrees to what they have just read back, never on a page before seeing their answers.
 
+    "signature": {"required_if": COND, "note": "郵送で受け取る場合"}
+
+`signature`: when a procedure asking for the My Number card needs the resident's
+電子署名 of the submission. Without it, a procedure whose assurance is card_signature
+always needs one; with it, one is needed only while `required_if` holds (absent: always),
+also for a card_signin procedure. `note` says when, in the words pages use.
+
     FIELD = {"key": "copies", "type": "number", "label": "通数", "hint": "...",
              "required": true, "required_if": COND, "show_if": COND, ...type options}
+
+A top-level field may be filled from the signed-in resident's identity (the four basic
+items of the My Number card): `"prefill": "name" | "address" | "birthdate" | "gender"`
+on a name, address, date or choice field; `"prefill_locked": true` makes what the card
+gave read-only (applications.prefill).
 
     COND = {"field": "k", "equals": v} | {"field": "k", "in": [..]}
          | {"field": "k", "contains": v} | {"field": "k", "answered": true}
@@ -82,6 +94,18 @@ class Consent:
 
 
 @dataclass
+class Signature:
+    """When the form needs the resident's 電子署名 (see the module docstring)."""
+
+    required_if: dict | None = None
+    note: str = ""
+
+
+#: Identity items a field may be filled from, and the field types each fills.
+PREFILL_TYPES = {"name": {"name"}, "address": {"address"}, "birthdate": {"date"}, "gender": {"choice"}}
+
+
+@dataclass
 class FormSchema:
     title: str
     steps: list[Step]
@@ -90,6 +114,7 @@ class FormSchema:
     minutes: int | None = None
     raw: dict = field(default_factory=dict)
     consent: Consent | None = None
+    signature: Signature | None = None
 
     def all_fields(self) -> list[Field]:
         """Top-level fields in step order (group children hang off their group)."""
@@ -176,6 +201,7 @@ def parse(raw: dict) -> FormSchema:
                         fld.children.append(parsed)
         for problem in FIELD_TYPES[ftype].check_options(fld):
             errors.append(f"{where}: {problem}")
+        errors.extend(f"{where}: {problem}" for problem in _prefill_problems(fld, parent))
         return fld
 
     steps: list[Step] = []
@@ -214,15 +240,43 @@ def parse(raw: dict) -> FormSchema:
             errors.append("consent の text（同意の説明文）は文字列です。")
         else:
             consent = Consent(raw_consent["label"], raw_consent.get("text", ""))
+    signature = None
+    raw_signature = raw.get("signature")
+    if raw_signature is not None:
+        if not isinstance(raw_signature, dict) or set(raw_signature) - {"required_if", "note"}:
+            errors.append("signature（電子署名）は required_if（条件）と note（説明）だけを持つオブジェクトです。")
+        elif not isinstance(raw_signature.get("note", ""), str):
+            errors.append("signature の note（いつ署名が必要かの説明）は文字列です。")
+        else:
+            signature = Signature(raw_signature.get("required_if"), raw_signature.get("note", ""))
     schema = FormSchema(
         title=title or "", steps=steps, intro=raw.get("intro", ""), you_need=list(raw.get("you_need", [])),
-        minutes=raw.get("minutes"), raw=raw, consent=consent,
+        minutes=raw.get("minutes"), raw=raw, consent=consent, signature=signature,
     )
     if not errors:
         errors.extend(_check_references(schema))
     if errors:
         raise SchemaError(errors)
     return schema
+
+
+def _prefill_problems(fld: Field, parent: Field | None) -> list[str]:
+    item = fld.options.get("prefill")
+    locked = fld.options.get("prefill_locked")
+    problems = []
+    if locked is not None and not isinstance(locked, bool):
+        problems.append("prefill_locked は true か false です。")
+    if item is None:
+        if locked:
+            problems.append("prefill_locked には prefill（本人確認から入れる項目）が必要です。")
+        return problems
+    if item not in PREFILL_TYPES:
+        return problems + [f"prefill「{item}」は使えません。使えるもの: {'、'.join(PREFILL_TYPES)}"]
+    if fld.type not in PREFILL_TYPES[item]:
+        problems.append(f"prefill「{item}」は {'・'.join(sorted(PREFILL_TYPES[item]))} の項目にだけ使えます。")
+    if parent is not None:
+        problems.append("prefill は繰り返し項目（group）の中では使えません。")
+    return problems
 
 
 def condition_fields(condition: Any) -> list[str]:
@@ -283,6 +337,11 @@ def _check_references(schema: FormSchema) -> list[str]:
             except SchemaError as exc:
                 errors.extend(f"項目「{path}」: {e}" for e in exc.errors)
         add_edges(path, FIELD_TYPES[fld.type].references(fld), fld, "計算式")
+    if schema.signature is not None:
+        try:
+            add_edges("signature", condition_fields(schema.signature.required_if), None, "署名の条件")
+        except SchemaError as exc:
+            errors.extend(f"signature: {e}" for e in exc.errors)
 
     # A cycle (A shown if B, B shown if A) can never be decided: refuse it.
     state: dict[str, int] = {}

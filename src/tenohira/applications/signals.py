@@ -1,0 +1,16 @@
+"""Events of the resident side that higher apps react to.
+
+applications sits below identity (マイページ) and backoffice, so it cannot call them;
+it announces what happened and they connect receivers (identity.receivers).
+"""
+
+from django.dispatch import Signal
+
+#: A draft was started, or an identity was attached to a draft already started (a
+#: resident who signs in part-way). kwargs: draft, identity (the evidence dict stored on
+#: the draft, or None for an anonymous start).
+draft_started = Signal()
+
+#: A submission was stored (sent inside its transaction: a receiver's rows commit with
+#: it or not at all). kwargs: submission. Not sent again for a double tap or a retry.
+submitted = Signal()
