@@ -71,12 +71,13 @@ CHANNEL_VALUES = {
 }
 IDENTITY_VALUES = {
     **{normalize(str(label)): value for value, label in Identity.choices},
-    **{value: value for value in Identity.values},
+    # Values too (card_signature), compared like everything else: normalised.
+    **{normalize(value): value for value in Identity.values},
     normalize("メール"): Identity.EMAIL,
     normalize("メールアドレス"): Identity.EMAIL,
     # Earlier files said only マイナンバーカード: a sign-in with the card.
     normalize("マイナンバーカード"): Identity.CARD_SIGNIN,
-    "mynumber_card": Identity.CARD_SIGNIN,
+    normalize("mynumber_card"): Identity.CARD_SIGNIN,
     normalize("個人番号カード"): Identity.CARD_SIGNIN,
     normalize("公的個人認証"): Identity.CARD_SIGNIN,
     normalize("電子署名"): Identity.CARD_SIGNATURE,
