@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import secrets
 import threading
 import time
@@ -43,6 +44,7 @@ MAX_RESPONSE_BYTES = 1024 * 1024
 ID_TOKEN_ALGORITHMS = ["RS256", "ES256", "PS256"]
 
 _cache: dict[tuple[str, str], tuple[float, object]] = {}
+_keys: dict[str, tuple[int, RSAKey]] = {}  # client key file → (mtime, parsed key)
 _cache_lock = threading.Lock()
 
 
@@ -66,6 +68,7 @@ def forget_cached() -> None:
     """Drop cached discovery documents and keys (tests; a provider's move)."""
     with _cache_lock:
         _cache.clear()
+        _keys.clear()
 
 
 def http_json(method: str, url: str, **kwargs) -> dict:
@@ -158,8 +161,19 @@ class OIDCClient:
     # --- client authentication ---
 
     def _private_key(self) -> RSAKey:
-        with open(self.config.private_key_file, "rb") as fh:
-            return RSAKey.import_key(fh.read())
+        # Parsing the PEM is most of a sign-in's CPU (bench/identity_bench.py): keep the
+        # parsed key while the file is unchanged (a replaced key file is read again).
+        path = self.config.private_key_file
+        stamp = os.stat(path).st_mtime_ns
+        with _cache_lock:
+            hit = _keys.get(path)
+        if hit and hit[0] == stamp:
+            return hit[1]
+        with open(path, "rb") as fh:
+            key = RSAKey.import_key(fh.read())
+        with _cache_lock:
+            _keys[path] = (stamp, key)
+        return key
 
     def client_auth(self, endpoint_url: str) -> dict:
         """Keyword arguments for requests that authenticate us at `endpoint_url`."""
@@ -296,6 +310,11 @@ class OIDCProvider(Provider):
             raise IdentityFailure("cancelled", "access_denied")
         if error:
             raise IdentityFailure("provider_error", str(error)[:40])
+        # RFC 9207: a provider that names itself in the response must be the one we asked
+        # (a mix-up attack sends another provider's code to this callback).
+        returned_issuer = params.get("iss")
+        if returned_issuer and returned_issuer != self.client.metadata().get("issuer"):
+            raise IdentityFailure("wrong_issuer", "iss parameter")
         code = params.get("code")
         if not code:
             raise IdentityFailure("provider_error", "no code")
@@ -331,6 +350,8 @@ class OIDCProvider(Provider):
     def identity_from(self, claims: dict, received: dict, id_token: str) -> dict:
         mapped = self.map_claims(received)
         email = mapped.pop("email", "") if isinstance(mapped.get("email"), str) else ""
+        if received.get("email_verified") is False or str(received.get("email_verified")).lower() == "false":
+            email = ""  # an address the provider itself has not verified proves nothing
         auth_time = claims.get("auth_time") or claims.get("iat")
         return {
             "provider": self.info.name,
