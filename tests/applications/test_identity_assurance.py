@@ -231,7 +231,7 @@ def test_mail_delivery_needs_the_signature_and_a_post_without_it_is_refused(publ
     check = browser.get(f"/apply/{public_id}/check/").content.decode()
     assert "マイナンバーカードで署名する" in check
     assert "署名用電子証明書のパスワード（英数字6〜16文字）が必要です" in check
-    assert f'action="/identity/sign/{public_id}/"' in check
+    assert f'action="/apply/{public_id}/card-signature/"' in check
     assert "同意して送信する" not in check and ">送信する</button>" not in check
     response = browser.post(f"/apply/{public_id}/check/")
     assert response.status_code == 409

@@ -61,7 +61,7 @@ def signed_in_draft(resident_index, browser, driver, card):
 
 
 def start_signing(browser, draft):
-    response = browser.post(f"/identity/sign/{draft.public_id}/")
+    response = browser.post(f"/apply/{draft.public_id}/card-signature/")
     assert response.status_code == 302, response.content.decode()[:400]
     return response["Location"]
 
@@ -121,11 +121,11 @@ def test_only_the_drafts_browser_and_person_may_sign(browser, driver, card, sign
 
     draft, _ = signed_in_draft
     stranger = Client(HTTP_HOST="localhost")
-    assert stranger.post(f"/identity/sign/{draft.public_id}/").status_code == 404
+    assert stranger.post(f"/apply/{draft.public_id}/card-signature/").status_code == 404
     # Signed in as someone else in the draft's browser: sent to sign in again.
     browser.post("/identity/sign-out/")
     driver.sign_in(browser, resident=card.residents()[1]["id"])
-    response = browser.post(f"/identity/sign/{draft.public_id}/")
+    response = browser.post(f"/apply/{draft.public_id}/card-signature/")
     assert response.status_code == 302
     assert response["Location"].startswith("/identity/sign-in/")
 

@@ -126,7 +126,7 @@ def _sign_url(draft) -> str:
     try:
         return reverse("identity:sign", args=[draft.public_id])
     except NoReverseMatch:
-        return f"/identity/sign/{draft.public_id}/"
+        return f"/apply/{draft.public_id}/card-signature/"
 
 
 def _assurance(request, procedure, schema, identity, problem: str, next_path: str) -> dict:

@@ -107,6 +107,8 @@ MIDDLEWARE = [
     # No-store on pages with personal data, Permissions-Policy everywhere.
     "tenohira.core.middleware.SecurityHeadersMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Adds the identity providers' origins to the CSP form-action (the sign-in POST redirects there).
+    "tenohira.identity.middleware.ProviderFormActionMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

@@ -7,8 +7,9 @@ class IdentityConfig(AppConfig):
     verbose_name = "本人確認とマイページ"
 
     def ready(self):
-        # Each provider module registers itself on import (identity.registry).
-        from tenohira.identity import contrib  # noqa: F401
-        from tenohira.identity import receivers
+        # Importing contrib registers each provider (identity.registry); the receivers
+        # link drafts and submissions to マイページ (applications.signals).
+        from tenohira.identity import contrib, receivers
 
-        receivers.connect()  # マイページ links (applications.signals)
+        assert contrib
+        receivers.connect()

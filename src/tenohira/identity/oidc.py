@@ -64,6 +64,15 @@ def _cached(key: tuple[str, str], load, *, refresh: bool = False):
     return value
 
 
+def cached_metadata(issuer: str) -> dict | None:
+    """The discovery document of `issuer` if one was fetched and is still fresh; never fetches."""
+    with _cache_lock:
+        hit = _cache.get(("metadata", issuer.rstrip("/")))
+    if hit and time.monotonic() - hit[0] < METADATA_SECONDS and isinstance(hit[1], dict):
+        return hit[1]
+    return None
+
+
 def forget_cached() -> None:
     """Drop cached discovery documents and keys (tests; a provider's move)."""
     with _cache_lock:

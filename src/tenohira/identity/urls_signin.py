@@ -11,5 +11,7 @@ urlpatterns: list = [
     path("identity/email/code/", views.email_code, name="email_code"),
     path("identity/email/link/<str:token>/", views.email_link, name="email_link"),
     path("identity/sign/callback/", views.sign_callback, name="sign_callback"),
-    path("identity/sign/<uuid:public_id>/", views.sign, name="sign"),
+    # Under the draft's own path: the browser sends the draft's owner cookie (scoped to
+    # /apply/<id>/) only there. Step keys have no hyphen, so no step can be called this.
+    path("apply/<uuid:public_id>/card-signature/", views.sign, name="sign"),
 ]

@@ -282,8 +282,20 @@ def sign_callback(request):
     if flow is None:
         return failure_page(request, IdentityFailure("state", "state unknown"), back="/", provider="",
                             action="identity.sign_failed")
-    draft = _draft_for_signing(request, flow["draft"])
+    # The provider returns to one registered address, outside the draft's path, so the
+    # draft's owner cookie is not sent here: the flow in this session is the proof (it was
+    # recorded only after the owner cookie and the signed-in person were checked), and the
+    # person signed in now must still be the one who started it.
+    from tenohira.applications.models import Draft
+
+    draft = Draft.objects.filter(public_id=flow["draft"]).first()
+    if draft is None:
+        raise Http404("draft gone")
     back = _check_url(draft)
+    identity = residents.current(request)
+    if not identity or identity.get("subject") != flow["subject"]:
+        return failure_page(request, IdentityFailure("state", "signer signed out"), back=back,
+                            provider=flow["provider"], action="identity.sign_failed", target=f"draft:{draft.pk}")
     provider = register.get(flow["provider"])
     try:
         if provider is None:
