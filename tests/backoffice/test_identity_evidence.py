@@ -164,6 +164,27 @@ def test_a_valid_signature_is_verified_and_an_update_of_the_answers_breaks_it(
     assert AuditRecord.objects.filter(action="submission_view").latest("pk").detail["signature"] == "failed"
 
 
+def test_after_a_correction_staff_are_told_the_signature_covers_the_first_version(
+    staff, staff_client, make_submission, ca
+):
+    from tenohira.applications.models import SubmissionVersion
+
+    submission = signed_submission(make_submission, ca)
+    SubmissionVersion.objects.get_or_create(submission=submission, number=1, defaults={
+        "answers": submission.answers, "created_at": submission.submitted_at})
+    corrected = {**submission.answers, "copies": 2}
+    SubmissionVersion.objects.create(submission=submission, number=2, answers=corrected,
+                                     created_at=submission.submitted_at)
+    Submission.objects.filter(pk=submission.pk).update(answers=corrected, version=2)
+    page = detail(staff_client(staff.handler), submission)
+    assert "検証できません" in page
+    assert "署名は最初の申請（第1版）の内容に対するものです。差戻しの後に申請者が修正した内容（第2版）には署名がありません" in page
+    # The first version itself changed behind everyone's back: plainly "changed" again.
+    SubmissionVersion.objects.filter(submission=submission, number=1).update(answers={**submission.answers, "copies": 7})
+    page = detail(staff_client(staff.handler), submission)
+    assert "署名の後に申請内容が変更されています" in page and "署名は最初の申請" not in page
+
+
 def test_a_revoked_certificate_fails_with_its_reason(staff, staff_client, make_submission, ca):
     ca.revoked_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     submission = make_submission()

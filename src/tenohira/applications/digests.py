@@ -47,3 +47,14 @@ def submission_digest(submission) -> str:
     """The same digest from what is stored: Submission.answers and its Attachment rows."""
     rows = submission.attachments.values_list("field_path", "sha256")
     return _digest(submission.answers, list(rows))
+
+
+def first_version_digest(submission) -> str | None:
+    """The digest of the answers as first submitted (SubmissionVersion 1) with the files
+    stored now: what a signature made before a 差戻し covers, if the files did not change."""
+    from tenohira.applications.models import SubmissionVersion
+
+    answers = SubmissionVersion.objects.filter(submission=submission, number=1).values_list("answers", flat=True).first()
+    if answers is None:
+        return None
+    return _digest(answers, list(submission.attachments.values_list("field_path", "sha256")))

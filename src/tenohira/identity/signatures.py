@@ -35,6 +35,9 @@ MISMATCH = "署名が一致しません"
 REVOCATION_UNKNOWN = "失効情報を確認できません"
 MALFORMED = "署名の形式が正しくありません"
 NOT_FOR_SIGNING = "署名用の証明書ではありません"
+# After a 差戻し the resident corrects the answers without signing again: the signature
+# still holds for the first version, and staff are told so rather than "changed".
+CORRECTED = "署名は最初の申請（第1版）の内容に対するものです。差戻しの後に申請者が修正した内容（第{version}版）には署名がありません"
 # A signing time this far in the future is not believed (the clocks of two servers), and a
 # revocation this soon after the signing time may have come before it: refused.
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -203,6 +206,10 @@ def verify_submission(submission) -> SignatureCheck:
     「電子署名: 検証済み」). A submission without a signature is "absent"."""
     if not submission.signature:
         return SignatureCheck(ok=False, status="absent")
-    from tenohira.applications.digests import submission_digest
+    from tenohira.applications.digests import first_version_digest, submission_digest
 
-    return check_signature(submission.signature, digest=submission_digest(submission))
+    result = check_signature(submission.signature, digest=submission_digest(submission))
+    if CHANGED in result.reasons and submission.version > 1 and \
+            first_version_digest(submission) == submission.signature.get("digest"):
+        result.reasons[result.reasons.index(CHANGED)] = CORRECTED.format(version=submission.version)
+    return result
