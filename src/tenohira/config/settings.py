@@ -359,6 +359,8 @@ IDENTITY_EMAIL_CODE_ATTEMPTS = int(os.environ.get("IDENTITY_EMAIL_CODE_ATTEMPTS"
 IDENTITY_EMAIL_LIMIT_PER_HOUR = int(os.environ.get("IDENTITY_EMAIL_LIMIT_PER_HOUR", "10"))
 # Every call to a provider (discovery, keys, tokens, CRL) gives up after this many seconds.
 IDENTITY_HTTP_TIMEOUT = float(os.environ.get("IDENTITY_HTTP_TIMEOUT", "5"))
+# 「以前の申請を追加する」: codes one account may have sent per hour (identity.mypage).
+MYPAGE_LINK_LIMIT_PER_HOUR = int(os.environ.get("MYPAGE_LINK_LIMIT_PER_HOUR", "5"))
 # `tenohira identity purge` deletes accounts that have not signed in for this long and have
 # nothing left in their マイページ (docs/identity.md).
 IDENTITY_ACCOUNT_DORMANT_DAYS = int(os.environ.get("IDENTITY_ACCOUNT_DORMANT_DAYS", str(3 * 365)))
