@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import secrets
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from tenohira.applications import services
 from tenohira.applications.models import CorrectionRequest, Draft, Submission
-from tenohira.applications.progress import cannot_withdraw
-from tenohira.core import outbox
-from tenohira.core.fiscal import local
 
 
 def reopen_draft(draft: Draft) -> str | None:
@@ -54,37 +50,3 @@ def reissue_correction_link(correction: CorrectionRequest) -> str | None:
         submission__status=Submission.Status.RETURNED,
     ).update(token_hash=services._hash(token))
     return token if updated else None
-
-
-def withdraw_submission(submission: Submission, *, comment: str = "") -> Submission:
-    """取下げ by the applicant whose ownership the caller has checked (same rules and
-    e-mail as services.withdraw, which proves it by the 確認コード instead). Withdrawing
-    twice is harmless; a state that does not allow it raises services.WithdrawRefused."""
-    from tenohira.backoffice.services import record_event
-    from tenohira.backoffice.workflow import WITHDRAWABLE
-
-    with transaction.atomic():
-        locked = Submission.objects.select_for_update().select_related("procedure", "section").get(pk=submission.pk)
-        if locked.status == Submission.Status.WITHDRAWN:
-            return locked
-        if locked.status not in WITHDRAWABLE:
-            raise services.WithdrawRefused(cannot_withdraw(locked))
-        record_event(locked, Submission.Status.WITHDRAWN, actor=None, actor_label="申請者",
-                     comment=comment.replace("\x00", "").strip()[:2000])
-        if locked.email:
-            outbox.enqueue(
-                kind="submission_withdrawn", to=locked.email,
-                subject=f"【{settings.MUNICIPALITY_NAME}】申請を取り下げました（受付番号 {locked.receipt_number}）",
-                body="\n".join([
-                    f"{settings.MUNICIPALITY_NAME}です。次の申請の取下げを受け付けました（マイページから）。",
-                    "",
-                    f"手続き: {locked.procedure.name}",
-                    f"受付番号: {locked.receipt_number}",
-                    f"取下げ日時: {local(locked.status_changed_at):%Y年%m月%d日 %H:%M}",
-                    "",
-                    "心当たりがない場合は、担当課へご連絡ください。",
-                    "このメールは送信専用です。",
-                ]),
-                reference=locked.receipt_number,
-            )
-        return locked

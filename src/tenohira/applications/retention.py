@@ -12,7 +12,7 @@ Disposal removes everything personal about the application: the submission, its 
 history, corrections, the counter identity check, attachments (rows, then files), drafts
 linked to it and its e-mails in the outbox. What stays: the receipt counter, the audit log
 (receipt numbers, no answers) and the DX figures — DailyApplications counts are not touched
-by a deletion (only a withdrawal decrements them, in backoffice.services.record_event), so
+by a deletion (only a withdrawal decrements them, in applications.history.record_event), so
 the KPIs of past years keep their counts.
 """
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from tenohira.applications import assurance, prefill, signals
 from tenohira.applications import attachments as files
+from tenohira.applications.history import WITHDRAWABLE, record_event
 from tenohira.applications.models import (
     Attachment,
     Channel,
@@ -958,8 +959,6 @@ def resubmit(
 
 
 def _store_resubmission(correction: CorrectionRequest, staged: CorrectionInput, comment: str) -> Submission:
-    from tenohira.backoffice.services import record_event
-
     with transaction.atomic():
         submission = Submission.objects.select_for_update().select_related("procedure").get(pk=correction.submission_id)
         now = timezone.now()
@@ -1042,42 +1041,44 @@ def withdraw(receipt_number: str, secret: str, *, comment: str = "") -> Submissi
 
     None when the number and secret do not match. Withdrawing twice is harmless (the
     second call returns the withdrawn application); other states raise WithdrawRefused."""
-    from tenohira.backoffice.services import record_event
-    from tenohira.backoffice.workflow import WITHDRAWABLE
-
     found = find_submission(receipt_number, secret) if receipt_number and secret else None
     if found is None:
         return None
+    return withdraw_submission(found, comment=comment)
+
+
+def withdraw_submission(submission: Submission, *, comment: str = "", from_mypage: bool = False) -> Submission:
+    """取下げ of an application whose applicant the caller has identified (the 確認コード,
+    or the signed-in owner in マイページ): the same rules and e-mail either way."""
     with transaction.atomic():
-        submission = Submission.objects.select_for_update().select_related("procedure").get(pk=found.pk)
-        if submission.status == Submission.Status.WITHDRAWN:
-            return submission
-        if submission.status not in WITHDRAWABLE:
-            raise WithdrawRefused(cannot_withdraw(submission))
-        record_event(submission, Submission.Status.WITHDRAWN, actor=None, actor_label="申請者",
-                     comment=comment.strip()[:2000])
-        if submission.email:
+        locked = Submission.objects.select_for_update().select_related("procedure").get(pk=submission.pk)
+        if locked.status == Submission.Status.WITHDRAWN:
+            return locked
+        if locked.status not in WITHDRAWABLE:
+            raise WithdrawRefused(cannot_withdraw(locked))
+        record_event(locked, Submission.Status.WITHDRAWN, actor=None, actor_label="申請者",
+                     comment=comment.replace("\x00", "").strip()[:2000])
+        if locked.email:
+            received = "次の申請の取下げを受け付けました（マイページから）。" if from_mypage else "次の申請の取下げを受け付けました。"
             outbox.enqueue(
-                kind="submission_withdrawn", to=submission.email,
-                subject=f"【{settings.MUNICIPALITY_NAME}】申請を取り下げました（受付番号 {submission.receipt_number}）",
+                kind="submission_withdrawn", to=locked.email,
+                subject=f"【{settings.MUNICIPALITY_NAME}】申請を取り下げました（受付番号 {locked.receipt_number}）",
                 body="\n".join([
-                    f"{settings.MUNICIPALITY_NAME}です。次の申請の取下げを受け付けました。",
+                    f"{settings.MUNICIPALITY_NAME}です。{received}",
                     "",
-                    f"手続き: {submission.procedure.name}",
-                    f"受付番号: {submission.receipt_number}",
-                    f"取下げ日時: {local(submission.status_changed_at):%Y年%m月%d日 %H:%M}",
+                    f"手続き: {locked.procedure.name}",
+                    f"受付番号: {locked.receipt_number}",
+                    f"取下げ日時: {local(locked.status_changed_at):%Y年%m月%d日 %H:%M}",
                     "",
                     "心当たりがない場合は、担当課へご連絡ください。",
                     "このメールは送信専用です。",
                 ]),
-                reference=submission.receipt_number,
+                reference=locked.receipt_number,
             )
-        return submission
+        return locked
 
 
 def can_withdraw(submission: Submission) -> bool:
-    from tenohira.backoffice.workflow import WITHDRAWABLE
-
     return submission.status in WITHDRAWABLE
 
 

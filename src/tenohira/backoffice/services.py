@@ -13,13 +13,13 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from tenohira.applications.models import CorrectionRequest, Submission, SubmissionEvent
+from tenohira.applications.history import record_event
+from tenohira.applications.models import CorrectionRequest, Submission
 from tenohira.audit.services import record as audit
 from tenohira.backoffice import selectors, workflow
 from tenohira.core import outbox
 from tenohira.core.fiscal import local
 from tenohira.core.site import public_url
-from tenohira.insights import aggregates
 
 
 class WorkflowError(Exception):
@@ -60,24 +60,6 @@ def _notify(submission: Submission, subject: str, lines: list[str]) -> None:
         subject=f"【{settings.MUNICIPALITY_NAME}】{subject}（受付番号 {submission.receipt_number}）",
         body="\n".join(body), reference=submission.receipt_number,
     )
-
-
-def record_event(submission: Submission, to_status: str, *, actor=None, actor_label: str, comment: str = "") -> SubmissionEvent:
-    now = timezone.now()
-    from_status = submission.status
-    event = SubmissionEvent.objects.create(
-        submission=submission, at=now, actor=actor, actor_label=actor_label,
-        from_status=from_status, to_status=to_status, comment=comment,
-    )
-    submission.status = to_status
-    submission.status_changed_at = now
-    submission.save(update_fields=["status", "status_changed_at"])
-    # A withdrawn (取下げ) application leaves the DX figures' daily count. Every status change
-    # passes here, so whichever path withdraws, the count changes in the same transaction.
-    withdrawn = Submission.Status.WITHDRAWN
-    if (to_status == withdrawn) != (from_status == withdrawn):
-        aggregates.count_submission(submission, delta=-1 if to_status == withdrawn else +1)
-    return event
 
 
 @transaction.atomic

@@ -4,6 +4,7 @@
 Only a 決裁者 approves or rejects.
 """
 
+from tenohira.applications.history import WITHDRAWABLE  # noqa: F401 (the applicant's 取下げ, defined with the history)
 from tenohira.applications.models import Submission
 from tenohira.backoffice.models import Role
 
@@ -20,7 +21,6 @@ TRANSITIONS: dict[tuple[str, str], set[str]] = {
     (S.APPROVED, S.COMPLETED): {Role.HANDLER, Role.APPROVER},
     (S.REJECTED, S.COMPLETED): {Role.HANDLER, Role.APPROVER},
 }
-WITHDRAWABLE = {S.RECEIVED, S.UNDER_REVIEW, S.RETURNED, S.RESUBMITTED}
 
 # Labels of the staff buttons, by target state.
 ACTION_LABELS = {

@@ -156,7 +156,7 @@ def withdraw(request, receipt_number: str):
     if request.method == "POST" and request.POST.get("action") == "withdraw":
         comment = request.POST.get("comment", "")[:2000]
         try:
-            submission = account_access.withdraw_submission(submission, comment=comment)
+            submission = services.withdraw_submission(submission, comment=comment, from_mypage=True)
         except services.WithdrawRefused as exc:
             return render(request, "identity/mypage_withdraw.html", {**page, "refused": str(exc)}, status=409)
         _audit(request, "mypage.withdraw", target=submission.receipt_number)

@@ -10,7 +10,7 @@ How it stays exact:
 
 - `count_submission(submission)` (+1) runs in applications.services.submit, in the
   transaction that creates the submission; `count_submission(submission, delta=-1)` runs
-  in backoffice.services.record_event when a status change enters 取下げ (and +1 if one
+  in applications.history.record_event when a status change enters 取下げ (and +1 if one
   ever left it). These two are the only writers of Submission rows and of their status,
   so calling there, in the same transaction, means the count commits or rolls back with
   the fact. (post_save signals were not chosen: they need the previous status carried on
