@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "tenohira.identity",
     "tenohira.audit",
     "tenohira.backoffice",
+    "tenohira.integrations",
     "tenohira.insights",
     # Last: the site as a whole (commands, site-wide pages) depends on every domain app.
     "tenohira.platform",

@@ -1,0 +1,1 @@
+"""One module per delivery kind (webhook, file drop, e-mail); importing this package registers them."""
