@@ -30,6 +30,11 @@ items of the My Number card): `"prefill": "name" | "address" | "birthdate" | "ge
 on a name, address, date or choice field; `"prefill_locked": true` makes what the card
 gave read-only (applications.prefill).
 
+`"standard": "氏名"` names the standard item (STANDARD_ITEMS) a top-level field fills in
+the document sent to business systems (integrations.layout), where the defaults by field
+type would guess wrong or not at all; `"standard": false` keeps a field out of the
+defaults (a pet's date of birth is not the applicant's 生年月日).
+
     COND = {"field": "k", "equals": v} | {"field": "k", "in": [..]}
          | {"field": "k", "contains": v} | {"field": "k", "answered": true}
          | {"all": [COND, ...]} | {"any": [COND, ...]} | {"not": COND}
@@ -103,6 +108,22 @@ class Signature:
 
 #: Identity items a field may be filled from, and the field types each fills.
 PREFILL_TYPES = {"name": {"name"}, "address": {"address"}, "birthdate": {"date"}, "gender": {"choice"}}
+
+
+#: Standard item names of the document sent to business systems, and the field types that
+#: may fill each (integrations.layout maps a name field to 氏名 and 氏名カナ, an address to
+#: 郵便番号 and 住所).
+STANDARD_ITEMS = {
+    "氏名": {"name", "text"},
+    "氏名カナ": {"name", "text"},
+    "生年月日": {"date"},
+    "性別": {"choice", "text"},
+    "郵便番号": {"address", "postal_code", "text"},
+    "住所": {"address", "text"},
+    "電話番号": {"phone", "text"},
+    "メールアドレス": {"email", "text"},
+    "法人名": {"text"},
+}
 
 
 @dataclass
@@ -202,6 +223,7 @@ def parse(raw: dict) -> FormSchema:
         for problem in FIELD_TYPES[ftype].check_options(fld):
             errors.append(f"{where}: {problem}")
         errors.extend(f"{where}: {problem}" for problem in _prefill_problems(fld, parent))
+        errors.extend(f"{where}: {problem}" for problem in _standard_problems(fld, parent))
         return fld
 
     steps: list[Step] = []
@@ -276,6 +298,22 @@ def _prefill_problems(fld: Field, parent: Field | None) -> list[str]:
         problems.append(f"prefill「{item}」は {'・'.join(sorted(PREFILL_TYPES[item]))} の項目にだけ使えます。")
     if parent is not None:
         problems.append("prefill は繰り返し項目（group）の中では使えません。")
+    return problems
+
+
+def _standard_problems(fld: Field, parent: Field | None) -> list[str]:
+    if "standard" not in fld.options:
+        return []
+    item = fld.options["standard"]
+    if item is False:
+        return []
+    if item not in STANDARD_ITEMS:
+        return [f"standard「{item}」は使えません。使えるもの: {'、'.join(STANDARD_ITEMS)}（使わない項目は false）"]
+    problems = []
+    if fld.type not in STANDARD_ITEMS[item]:
+        problems.append(f"standard「{item}」は {'・'.join(sorted(STANDARD_ITEMS[item]))} の項目にだけ使えます。")
+    if parent is not None:
+        problems.append("standard は繰り返し項目（group）の中では使えません。")
     return problems
 
 
