@@ -184,3 +184,7 @@ class TransferredSubmission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.submission_id} in {self.bundle}"
+
+
+# The three-segment transfer's own records (models_transfer), registered with this app.
+from tenohira.integrations.models_transfer import TransferredAttachment, TransferredEvent  # noqa: E402,F401
