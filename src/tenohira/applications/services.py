@@ -1085,6 +1085,8 @@ def can_withdraw(submission: Submission) -> bool:
 # Staff comments the applicant sees: the reasons of 差戻し, 却下 and 承認. Other comments
 # (e.g. when staff start a review) are notes between staff.
 COMMENTED_STATUSES = {Submission.Status.RETURNED, Submission.Status.REJECTED, Submission.Status.APPROVED}
+# actor_label of the steps the applicant or the counter make without a staff account.
+RESIDENT_SIDE_LABELS = {"申請者", "窓口"}
 
 
 def public_history(submission: Submission) -> list[dict]:
@@ -1095,13 +1097,17 @@ def public_history(submission: Submission) -> list[dict]:
     application."""
     rows = []
     for event in submission.events.order_by("at", "id"):
-        if event.actor_id is None or event.actor_label == "窓口":
+        # A step with no staff account and not the applicant's or the counter's was made by
+        # the section's business system (連携API): shown as the section, and its message,
+        # written for the applicant, is shown whatever the state.
+        by_system = event.actor_id is None and event.actor_label not in RESIDENT_SIDE_LABELS
+        if not by_system and (event.actor_id is None or event.actor_label == "窓口"):
             who = event.actor_label
         else:
             who = submission.section.name
         rows.append({
             "at": event.at, "status": history_label(event.to_status), "who": who,
-            "comment": event.comment if event.to_status in COMMENTED_STATUSES else "",
+            "comment": event.comment if by_system or event.to_status in COMMENTED_STATUSES else "",
         })
     return rows
 

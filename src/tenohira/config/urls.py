@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from tenohira.applications.views import postal_code_api
 from tenohira.catalog.api import ProcedureListView
+from tenohira.integrations import api as integration_api
 
 admin.site.site_header = "てのひら 管理画面"
 admin.site.site_title = "てのひら 管理"
@@ -13,6 +14,17 @@ admin.site.index_title = "DX推進の管理"
 api_v1 = [
     path("procedures", ProcedureListView.as_view(), name="procedures"),
     path("postal-codes/<str:code>", postal_code_api, name="postal_code"),
+    # The pull API for business systems (連携API).
+    path("integration/token", integration_api.TokenView.as_view(), name="integration_token"),
+    path("integration/submissions", integration_api.SubmissionListView.as_view(), name="integration_submissions"),
+    path("integration/submissions/<str:receipt_number>", integration_api.SubmissionDetailView.as_view(),
+         name="integration_submission"),
+    path("integration/submissions/<str:receipt_number>/attachments/<str:token>",
+         integration_api.AttachmentView.as_view(), name="integration_attachment"),
+    path("integration/submissions/<str:receipt_number>/ack", integration_api.AcknowledgeView.as_view(),
+         name="integration_ack"),
+    path("integration/submissions/<str:receipt_number>/status", integration_api.StatusView.as_view(),
+         name="integration_status"),
     path("schema/", SpectacularAPIView.as_view(
         api_version="v1", renderer_classes=[OpenApiJsonRenderer, OpenApiYamlRenderer]
     ), name="schema"),
@@ -22,6 +34,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("staff/audit/", include("tenohira.audit.urls")),
     path("staff/insights/", include("tenohira.insights.urls")),
+    path("staff/integrations/", include("tenohira.integrations.urls")),
     path("staff/", include("tenohira.backoffice.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("", include("tenohira.identity.urls")),
