@@ -1,9 +1,9 @@
 """Attachments: checked by content, scanned, stored outside the web root.
 
 The type is read from the file's first bytes, never from its name: a renamed program
-(setup.exe → photo.jpg) is refused. Files go to <data dir>/media/attachments/ under
-random names; the web server never serves that directory, only the application does,
-after checking who asks.
+(setup.exe → photo.jpg) is refused. Files go to <data dir>/media/attachments/ (or
+ATTACHMENTS_DIR, the storage every node shares) under random names; the web server never
+serves that directory, only the application does, after checking who asks.
 """
 
 from __future__ import annotations
@@ -64,7 +64,9 @@ class StoredFile:
 
 
 def storage_dir() -> Path:
-    path = Path(settings.MEDIA_ROOT) / "attachments"
+    """ATTACHMENTS_DIR (shared storage every node mounts), else <MEDIA_ROOT>/attachments."""
+    configured = getattr(settings, "ATTACHMENTS_DIR", "")
+    path = Path(configured) if configured else Path(settings.MEDIA_ROOT) / "attachments"
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 

@@ -190,6 +190,10 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 # Uploaded attachments: outside any directory a web server serves.
 MEDIA_ROOT = DATA_DIR / "media"
+# Where attachments are kept. With several `tenohira serve` nodes every node must see the
+# same files (a resident uploads on one node and staff download on another), so this names
+# a directory every node mounts (NFS, a shared volume); empty: <MEDIA_ROOT>/attachments.
+ATTACHMENTS_DIR = os.environ.get("ATTACHMENTS_DIR", "")
 # Virus scanning of attachments through clamd (either a Unix socket or host:port).
 CLAMD_SOCKET = os.environ.get("CLAMD_SOCKET", "")
 CLAMD_HOST = os.environ.get("CLAMD_HOST", "")
@@ -232,6 +236,22 @@ EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
 OUTBOX_LEASE_SECONDS = int(os.environ.get("OUTBOX_LEASE_SECONDS", "300"))
 if OUTBOX_LEASE_SECONDS < 2 * EMAIL_TIMEOUT:
     raise ImproperlyConfigured("OUTBOX_LEASE_SECONDS must be at least twice EMAIL_TIMEOUT")
+# Who runs background work (tenohira.core.background): "embedded" (`tenohira serve` and
+# `demo` start one background process; no broker), "celery" (workers from `tenohira worker`,
+# Redis broker) or "eager" (tests: right after the commit, in the same process).
+BACKGROUND = os.environ.get("BACKGROUND", "embedded")
+if BACKGROUND not in {"embedded", "celery", "eager"}:
+    raise ImproperlyConfigured(f"BACKGROUND must be embedded, celery or eager, not {BACKGROUND!r}")
+# How often the embedded background process looks for due rows when idle.
+BACKGROUND_POLL_SECONDS = float(os.environ.get("BACKGROUND_POLL_SECONDS", "1"))
+# After a failed dispatch, how long web processes leave their work to the sweeps instead
+# of trying the broker again (each try may cost a request a connection timeout).
+BACKGROUND_BROKER_BACKOFF_SECONDS = float(os.environ.get("BACKGROUND_BROKER_BACKOFF_SECONDS", "10"))
+# At most this many seconds between two turns of a sweep in a Celery worker (0: each
+# sweep's own period, e.g. 30 s for e-mail): how soon work a lost dispatch left is found.
+BACKGROUND_SWEEP_SECONDS = float(os.environ.get("BACKGROUND_SWEEP_SECONDS", "0"))
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "tenohira")
 # The right-hand side of every e-mail's Message-ID (default: the domain of DEFAULT_FROM_EMAIL).
 OUTBOX_MESSAGE_ID_DOMAIN = os.environ.get("OUTBOX_MESSAGE_ID_DOMAIN", "")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
