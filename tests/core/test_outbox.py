@@ -281,7 +281,8 @@ def children_of(pid: int) -> dict[int, bytes]:
 
 
 def outbox_workers(pid: int) -> list[int]:
-    return [child for child, cmdline in children_of(pid).items() if b"outbox\x00work" in cmdline]
+    """The background process(es) of a `tenohira serve` (core.background; it sends e-mail)."""
+    return [child for child, cmdline in children_of(pid).items() if b"background\x00work" in cmdline]
 
 
 def start_serve(data_dir: Path, *options: str) -> subprocess.Popen:
@@ -317,8 +318,8 @@ def test_serve_runs_the_delivery_worker_and_starts_it_again_when_it_dies(tmp_pat
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=60)
     assert server.returncode == 0, output.decode(errors="replace")[-2000:]
-    assert not Path(f"/proc/{second[0]}").exists() or b"outbox" not in Path(f"/proc/{second[0]}/cmdline").read_bytes()
-    assert b"outbox worker" in output  # started, restarted: in the server's log
+    assert not Path(f"/proc/{second[0]}").exists() or b"background" not in Path(f"/proc/{second[0]}/cmdline").read_bytes()
+    assert b"background worker" in output  # started, restarted: in the server's log
 
 
 @pytest.mark.django_db(transaction=True)

@@ -194,7 +194,7 @@ def test_a_burst_of_submissions_survives_killed_web_workers_and_delivery_workers
     done = threading.Event()
 
     def web_workers() -> list[int]:
-        return [pid for pid, cmd in children_of(server.pid).items() if b"outbox\x00work" not in cmd]
+        return [pid for pid, cmd in children_of(server.pid).items() if b"background\x00work" not in cmd]
 
     def killer():
         """SIGKILL a random web worker every 0.3–0.8 s, and the delivery worker once it has

@@ -3,12 +3,16 @@
 `enqueue` writes a row in the caller's transaction, so a crash between "saved" and
 "sent" never loses a message. Delivery depends on settings.OUTBOX_DELIVERY:
 
-- "worker" (the default): the request only writes the row. A delivery process
-  (`tenohira outbox work`, which `tenohira serve` starts next to the web workers) picks
-  pending messages in batches with FOR UPDATE SKIP LOCKED, so several workers never send
-  the same message, and sends each batch over one mail-server connection. The resident's
-  request does not wait for the mail server, and a busy hour costs one connection per
-  batch instead of one per message.
+- "worker" (the default): the request only writes the row; background work
+  (core.background) sends it. Its sweep `core.outbox.sweep` picks due messages in
+  batches with FOR UPDATE SKIP LOCKED, so several workers never send the same message,
+  and sends each batch over one mail-server connection: in the embedded mode the
+  background process that `tenohira serve` starts runs it about once a second; with
+  Celery each message is also dispatched after its commit (`core.outbox.deliver`, which
+  sends it together with whatever else is due), and the sweep only finds what a lost
+  dispatch or a killed worker left. The resident's request does not wait for the mail
+  server, and a busy hour costs one connection per batch instead of one per message.
+  (`tenohira outbox work` is the same loop for e-mail alone.)
 - "after_commit": the request that wrote the message sends it right after its commit
   (one process, no worker: small set-ups and the tests).
 
@@ -39,6 +43,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from tenohira.core import background
 from tenohira.core.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -70,6 +75,8 @@ def saved(message: OutboxMessage) -> None:
     when the requests send their own e-mail."""
     if delivery_mode() == AFTER_COMMIT:
         transaction.on_commit(lambda: deliver(message.pk))
+    else:
+        background.dispatch_on_commit("core.outbox.deliver", message.pk)
 
 
 def retry_pause(attempts: int) -> dt.timedelta:
@@ -97,11 +104,29 @@ def deliver(pk: int) -> bool:
     return len(accepted) == 1
 
 
+@background.task("core.outbox.deliver")
+def deliver_along(pk: int) -> tuple[int, int]:
+    """The dispatched task: this message, if no one has sent or taken it yet, together with
+    other due messages over the same connection (a burst of submissions then costs one
+    connection per batch, not per message); (sent, failed). Sent or taken already: nothing
+    of it is sent again."""
+    mine = _take(OutboxMessage.objects.filter(pk=pk, sent_at__isnull=True, attempts__lt=MAX_ATTEMPTS), limit=1)
+    others = _take(_due().exclude(pk=pk), limit=BATCH_SIZE - 1) if mine else []
+    accepted, refused = _send(mine + others)
+    return len(accepted), len(refused)
+
+
+@background.periodic("core.outbox.sweep", seconds=30)
+def sweep() -> bool:
+    """One batch of due messages (new ones no dispatch reached, retries after their pause,
+    those a killed worker left once its lease has passed); True when the batch was full."""
+    sent, failed = deliver_batch()
+    return sent + failed >= BATCH_SIZE
+
+
 def deliver_batch(limit: int = BATCH_SIZE) -> tuple[int, int]:
     """The worker's turn: up to `limit` due messages over one connection; (sent, failed)."""
-    now = timezone.now()
-    due = _pending().filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-    accepted, refused = _send(_take(due, limit=limit))
+    accepted, refused = _send(_take(_due(), limit=limit))
     return len(accepted), len(refused)
 
 
@@ -122,6 +147,11 @@ def deliver_pending(limit: int = 10_000) -> tuple[int, int]:
 
 def _pending():
     return OutboxMessage.objects.filter(sent_at__isnull=True, attempts__lt=MAX_ATTEMPTS)
+
+
+def _due():
+    now = timezone.now()
+    return _pending().filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
 
 
 def _take(messages, *, limit: int) -> list[OutboxMessage]:

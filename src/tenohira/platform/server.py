@@ -1,4 +1,4 @@
-"""The production WSGI server (gunicorn) with the e-mail delivery worker beside it.
+"""The production WSGI server (gunicorn) with the embedded background process beside it.
 
 Shared by `tenohira serve` and `tenohira demo`, so the demo runs the same server as a
 real installation.
@@ -26,8 +26,10 @@ def accept_utf8_request_targets() -> None:
     message.RFC9112_TARGET_INVALID = re.compile(r"[^\x21-\x7e\x80-\xff]")
 
 
-class OutboxWorker:
-    """The e-mail delivery process (`tenohira outbox work`) beside the web workers.
+class BackgroundWorker:
+    """The embedded background process (`tenohira background work`: e-mail, deliveries to
+    business systems; core.background) beside the web workers. With BACKGROUND=celery the
+    work is done by `tenohira worker` processes instead and this is not started.
 
     Gunicorn's master reaps every child that exits, this one included, so the process is
     checked on each turn of the master's loop (about once a second) and started again
@@ -46,22 +48,22 @@ class OutboxWorker:
         if self.process is not None:
             if time.monotonic() - self.started_at < self.RESTART_PAUSE:
                 return
-            self.log.warning("outbox worker %s ended; starting it again", self.process.pid)
-        command = [sys.executable, "-c", "from tenohira.cli import main; main()", "outbox", "work"]
+            self.log.warning("background worker %s ended; starting it again", self.process.pid)
+        command = [sys.executable, "-c", "from tenohira.cli import main; main()", "background", "work"]
         self.process = subprocess.Popen(command)  # noqa: S603 (our own interpreter and fixed arguments)
         self.started_at = time.monotonic()
-        self.log.info("outbox worker started (pid %s)", self.process.pid)
+        self.log.info("background worker started (pid %s)", self.process.pid)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()  # it finishes the batch it is sending
+            self.process.terminate()  # it finishes the batch it is working on
             try:
                 self.process.wait(timeout=30)
             except (subprocess.TimeoutExpired, ChildProcessError):
                 self.process.kill()
 
 
-def run_gunicorn(host: str, port: int, workers: int, *, access_log: bool = True, outbox_worker: bool = True) -> None:
+def run_gunicorn(host: str, port: int, workers: int, *, access_log: bool = True, background_worker: bool = True) -> None:
     from gunicorn.app.base import BaseApplication
     from gunicorn.arbiter import Arbiter
 
@@ -71,17 +73,17 @@ def run_gunicorn(host: str, port: int, workers: int, *, access_log: bool = True,
     from tenohira.platform.logs import ACCESS_LOG_FORMAT, access_logger_class
 
     class ServerArbiter(Arbiter):
-        outbox: OutboxWorker | None = None
+        background: BackgroundWorker | None = None
 
         def manage_workers(self):
             super().manage_workers()
-            if self.outbox is not None:
-                self.outbox.ensure_running()
+            if self.background is not None:
+                self.background.ensure_running()
 
         def stop(self, graceful=True):
-            if self.outbox is not None:
-                outbox, self.outbox = self.outbox, None
-                outbox.stop()
+            if self.background is not None:
+                background, self.background = self.background, None
+                background.stop()
             super().stop(graceful)
 
     class Server(BaseApplication):
@@ -101,8 +103,8 @@ def run_gunicorn(host: str, port: int, workers: int, *, access_log: bool = True,
 
         def run(self):
             arbiter = ServerArbiter(self)
-            if outbox_worker:
-                arbiter.outbox = OutboxWorker(arbiter.log)
+            if background_worker:
+                arbiter.background = BackgroundWorker(arbiter.log)
             arbiter.run()
 
     Server().run()

@@ -110,7 +110,7 @@ class Command(BaseCommand):
             self._use_standin(standin)
         try:
             self.stdout.write("Ctrl+C で終了します。")
-            run_gunicorn(host, port, workers=2, access_log=False, outbox_worker=settings.OUTBOX_DELIVERY == "worker")
+            run_gunicorn(host, port, workers=2, access_log=False, background_worker=settings.BACKGROUND != "celery")
         finally:
             if standin is not None:
                 standin.stop()
@@ -118,7 +118,7 @@ class Command(BaseCommand):
     def _use_standin(self, standin):
         """The stand-in becomes the My Number card provider of this run. Settings are read
         when a request needs them, and gunicorn's workers fork from this process, so they
-        see the change; the environment carries it to the e-mail worker's process too."""
+        see the change; the environment carries it to the background process too."""
         import os
 
         for name, value in standin.settings().items():

@@ -18,13 +18,14 @@ class Command(BaseCommand):
             "--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", (os.cpu_count() or 1) * 2 + 1))
         )
         parser.add_argument(
-            "--no-outbox-worker", action="store_true",
-            help="メール送信プロセス（tenohira outbox work）を起動しません（別のサービスとして動かすとき）",
+            "--no-background-worker", "--no-outbox-worker", dest="no_background_worker", action="store_true",
+            help="バックグラウンド処理のプロセス（tenohira background work: メール送信、業務システムへの連携）を"
+                 "起動しません（別のサービスとして動かすとき）。BACKGROUND=celery では起動しません（tenohira worker が行います）",
         )
 
-    def handle(self, *args, host, port, workers, no_outbox_worker, **options):
-        # The delivery process is needed only when requests leave their e-mails to it.
-        outbox_worker = settings.OUTBOX_DELIVERY == "worker" and not no_outbox_worker
-        note = "、メール送信プロセスあり" if outbox_worker else ""
+    def handle(self, *args, host, port, workers, no_background_worker, **options):
+        # With Celery, `tenohira worker` processes do the background work.
+        background_worker = settings.BACKGROUND != "celery" and not no_background_worker
+        note = "、バックグラウンド処理のプロセスあり" if background_worker else ""
         self.stdout.write(f"http://{host}:{port}/ で待ち受けます（workers={workers}{note}）")
-        run_gunicorn(host, port, workers, outbox_worker=outbox_worker)
+        run_gunicorn(host, port, workers, background_worker=background_worker)
