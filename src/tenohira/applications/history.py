@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from tenohira.applications import signals
 from tenohira.applications.models import Submission, SubmissionEvent
 from tenohira.insights import aggregates
 
@@ -34,4 +35,5 @@ def record_event(submission: Submission, to_status: str, *, actor=None, actor_la
     withdrawn = Submission.Status.WITHDRAWN
     if (to_status == withdrawn) != (from_status == withdrawn):
         aggregates.count_submission(submission, delta=-1 if to_status == withdrawn else +1)
+    signals.status_changed.send(sender=Submission, submission=submission, from_status=from_status, to_status=to_status)
     return event

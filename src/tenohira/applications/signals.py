@@ -14,3 +14,8 @@ draft_started = Signal()
 #: A submission was stored (sent inside its transaction: a receiver's rows commit with
 #: it or not at all). kwargs: submission. Not sent again for a double tap or a retry.
 submitted = Signal()
+
+#: The status of a submission changed (applications.history.record_event: staff, the
+#: applicant's 再提出 or 取下げ, the counter), sent inside the change's transaction.
+#: kwargs: submission, from_status, to_status.
+status_changed = Signal()

@@ -36,6 +36,8 @@ ACTIONS = {
     "admin_add": "管理画面での追加",
     "admin_change": "管理画面での変更",
     "admin_delete": "管理画面での削除",
+    "integration_resend": "業務システムへの連携の再送",
+    "integration_key_view": "連携の署名鍵の表示",
 }
 
 

@@ -8,6 +8,7 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self):
         # Importing contrib registers each delivery kind (integrations.registry).
-        from tenohira.integrations import contrib
+        from tenohira.integrations import contrib, receivers
 
         assert contrib
+        receivers.connect()

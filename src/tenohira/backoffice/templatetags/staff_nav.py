@@ -36,6 +36,8 @@ def staff_links(context) -> list[dict]:
         add("一括ダウンロード", "backoffice:export")
     if selectors.section_ids(user, {Role.HANDLER, Role.APPROVER}):
         add("窓口受付", "backoffice:counter")
+    if selectors.section_ids(user) or selectors.is_dx_admin(user):
+        add("業務システム連携", "integrations:deliveries")
     if selectors.is_dx_admin(user) or selectors.is_department_head(user):
         add("DX推進の状況", "insights:dashboard")
     if selectors.is_auditor(user):
