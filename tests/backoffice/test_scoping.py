@@ -28,7 +28,7 @@ ACTIONS = {"backoffice:counter_start"}
 # Views whose parameter-free GET legitimately answers 200 for any staff member: the test
 # then checks that section A's data is absent from what they show.
 LISTS = {"backoffice:queue", "backoffice:export", "backoffice:counter", "backoffice:counter_handoff",
-         "backoffice:password", "audit:search", "insights:dashboard"}
+         "backoffice:password", "audit:search", "insights:dashboard", "integrations:deliveries"}
 
 
 def staff_patterns():
@@ -79,7 +79,17 @@ PARAMETERS = {
     # DX dashboards: the section's own department, and a report format.
     "department_id": lambda w: str(w["submission"].section.department_id),
     "fmt": lambda w: "pdf",
+    # A failed delivery of section A's application to section A's business system.
+    "delivery_id": lambda w: str(_dead_delivery(w["submission"]).delivery_id),
 }
+
+
+def _dead_delivery(submission):
+    from tenohira.integrations.models import Delivery, DeliveryTarget
+
+    target = DeliveryTarget.objects.create(name="秘匿システム", kind="webhook", section=submission.section,
+                                           config={"url": "https://business.invalid/"})
+    return Delivery.objects.create(target=target, submission=submission, state="dead", last_error="x")
 
 
 def fill(route: str, w) -> str:
