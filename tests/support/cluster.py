@@ -247,7 +247,7 @@ def _is_background(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return b"outbox\x00work" in cmdline or b"\x00worker" in cmdline
+    return any(part in cmdline for part in (b"outbox\x00work", b"background\x00work", b"\x00worker"))
 
 
 # --- HTTP ------------------------------------------------------------------------------
@@ -352,7 +352,9 @@ class ResidentFlow:
 
     def __init__(self, ports, code: str, answers: dict[str, dict[str, str]], *, offset: int = 0,
                  retries: int = 0, timeout: float = 30):
-        self.ports = list(ports)
+        # Shared by the flows of one run: a node that refuses connections is taken out of
+        # the rotation, as a load balancer's health check does.
+        self.ports = ports
         self.code = code
         self.answers = answers
         self.turn = offset
@@ -382,6 +384,9 @@ class ResidentFlow:
             try:
                 response = HttpClient(port, self.timeout).request(method, path, headers, payload)
             except OSError as exc:
+                if isinstance(exc, ConnectionRefusedError) and len(self.ports) > 1:
+                    with contextlib.suppress(ValueError):
+                        self.ports.remove(port)
                 attempts += 1
                 if attempts > self.retries:
                     raise FlowFailed(kind, f"{method} {path}: {exc}") from exc
