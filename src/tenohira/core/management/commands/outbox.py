@@ -13,7 +13,7 @@ logger = logging.getLogger("tenohira.outbox")
 class Command(BaseCommand):
     help = (
         "送信待ちのメールを送ります。send: 送信時刻が来たものを今すぐ送る（cron などから）。"
-        "work: 常駐して数件ずつまとめて送り続ける（tenohira serve が起動します）。"
+        "work: 常駐して数件ずつまとめて送り続ける（メールだけ。tenohira serve はメールも連携も行う tenohira background work を起動します）。"
     )
 
     def add_arguments(self, parser):
