@@ -241,8 +241,10 @@ class TokenView(APIView):
             client_id, client_secret = basic
         if data.get("grant_type") != "client_credentials":
             return error("unsupported_grant_type", "grant_type は client_credentials を指定してください。")
+        # No client authentication at all is invalid_client too (RFC 6749 §5.2), a 401.
         if not isinstance(client_id, str) or not isinstance(client_secret, str) or not client_id or not client_secret:
-            return error("invalid_request", "client_id と client_secret を送ってください（本文または Basic 認証）。")
+            return error("invalid_client", "client_id と client_secret を送ってください（本文または Basic 認証）。",
+                         http.HTTP_401_UNAUTHORIZED)
         if len(client_id) > 64 or len(client_secret) > 128:
             return error("invalid_client", "client_id または client_secret が正しくありません。", http.HTTP_401_UNAUTHORIZED)
         issued = api_auth.issue_token(client_id, client_secret)

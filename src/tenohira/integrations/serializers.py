@@ -38,9 +38,10 @@ class StatusInputSerializer(serializers.Serializer):
 
 
 class TokenInputSerializer(serializers.Serializer):
-    grant_type = serializers.CharField(help_text="client_credentials")
-    client_id = serializers.CharField(required=False, max_length=64, help_text="Basic 認証で送る場合は省略")
-    client_secret = serializers.CharField(required=False, max_length=128, help_text="Basic 認証で送る場合は省略")
+    grant_type = serializers.ChoiceField(choices=["client_credentials"])
+    client_id = serializers.CharField(required=False, min_length=1, max_length=64, help_text="Basic 認証で送る場合は省略")
+    client_secret = serializers.CharField(required=False, min_length=1, max_length=128,
+                                          help_text="Basic 認証で送る場合は省略")
 
 
 class TokenSerializer(serializers.Serializer):
