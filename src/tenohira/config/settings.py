@@ -252,22 +252,6 @@ BACKGROUND_BROKER_BACKOFF_SECONDS = float(os.environ.get("BACKGROUND_BROKER_BACK
 BACKGROUND_SWEEP_SECONDS = float(os.environ.get("BACKGROUND_SWEEP_SECONDS", "0"))
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "tenohira")
-# Who runs background work (tenohira.core.background): "embedded" (`tenohira serve` and
-# `demo` start one background process; no broker), "celery" (workers from `tenohira worker`,
-# Redis broker) or "eager" (tests: right after the commit, in the same process).
-BACKGROUND = os.environ.get("BACKGROUND", "embedded")
-if BACKGROUND not in {"embedded", "celery", "eager"}:
-    raise ImproperlyConfigured(f"BACKGROUND must be embedded, celery or eager, not {BACKGROUND!r}")
-# How often the embedded background process looks for due rows when idle.
-BACKGROUND_POLL_SECONDS = float(os.environ.get("BACKGROUND_POLL_SECONDS", "1"))
-# After a failed dispatch, how long web processes leave their work to the sweeps instead
-# of trying the broker again (each try may cost a request a connection timeout).
-BACKGROUND_BROKER_BACKOFF_SECONDS = float(os.environ.get("BACKGROUND_BROKER_BACKOFF_SECONDS", "10"))
-# At most this many seconds between two turns of a sweep in a Celery worker (0: each
-# sweep's own period, e.g. 30 s for e-mail): how soon work a lost dispatch left is found.
-BACKGROUND_SWEEP_SECONDS = float(os.environ.get("BACKGROUND_SWEEP_SECONDS", "0"))
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "tenohira")
 # The right-hand side of every e-mail's Message-ID (default: the domain of DEFAULT_FROM_EMAIL).
 OUTBOX_MESSAGE_ID_DOMAIN = os.environ.get("OUTBOX_MESSAGE_ID_DOMAIN", "")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
@@ -430,3 +414,10 @@ LOGGING = {
         "django.server": {"handlers": ["console"], "filters": ["route_only"], "propagate": False},
     },
 }
+
+# Pull API for business systems (tenohira.integrations.api, docs/integrations.md).
+INTEGRATION_TOKEN_SECONDS = int(os.environ.get("INTEGRATION_TOKEN_SECONDS", "3600"))
+# Submissions younger than this are not listed yet: on PostgreSQL a lower id may commit after
+# a higher one is already visible, and the cursor must not skip it.
+INTEGRATION_SETTLE_SECONDS = int(os.environ.get("INTEGRATION_SETTLE_SECONDS", "2"))
+INTEGRATION_RATE_PER_MINUTE = int(os.environ.get("INTEGRATION_RATE_PER_MINUTE", "600"))
