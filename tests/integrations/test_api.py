@@ -277,6 +277,16 @@ def test_bad_input_is_400_with_a_message_in_japanese(sections):
     assert post({"status": "under_review", "message": "あ" * 2001}).status_code == 400
 
 
+@pytest.mark.django_db
+def test_an_unreadable_token_request_gets_an_oauth2_error_in_japanese(client):
+    """Found by the schemathesis test: a body that is not UTF-8 JSON got DRF's English
+    {"detail": …}, not the OAuth2 error the document promises."""
+    response = client.post("/api/v1/integration/token", b"\xac", content_type="application/json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "invalid_request" and "UTF-8" in body["error_description"]
+
+
 def test_the_list_pages_by_cursor_oldest_first(sections, settings):
     ours, _ = sections
     made = [apply("APA", name=f"申請者{i}")[0] for i in range(3)]

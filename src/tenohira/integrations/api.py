@@ -17,7 +17,7 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status as http
-from rest_framework.exceptions import Throttled, ValidationError
+from rest_framework.exceptions import ParseError, Throttled, ValidationError
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -234,7 +234,11 @@ class TokenView(APIView):
         if not hit(f"integration-token:{_ip(request)}", limit=60,
                    window=dt.timedelta(minutes=1)):
             raise Throttled(wait=60, detail="トークンの要求が多すぎます。1分待ってから再試行してください。")
-        data = request.data if hasattr(request.data, "get") else {}
+        try:
+            data = request.data if hasattr(request.data, "get") else {}
+        except ParseError:
+            # An OAuth2 error body (RFC 6749 §5.2), as the document promises, not DRF's own.
+            return error("invalid_request", "本文を読み取れませんでした。フォーム形式か UTF-8 の JSON で送ってください。")
         client_id, client_secret = data.get("client_id") or "", data.get("client_secret") or ""
         basic = _basic_credentials(request)
         if basic:
