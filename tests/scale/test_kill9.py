@@ -72,7 +72,6 @@ def _flush_redis() -> None:
 
 
 def test_a_node_and_a_worker_killed_mid_surge_lose_and_duplicate_nothing(scale_database, tmp_path):
-    pytest.importorskip("tenohira.core.background")
     import psycopg
 
     from tests.support.cluster import Cluster, FlowFailed, ResidentFlow, free_port, sdg_answers
