@@ -211,3 +211,54 @@ def handoff_draft_for(user, code: str):
     if draft is None or draft.form_version.definition.procedure.section_id not in counter_section_ids(user):
         return None
     return draft
+
+
+# --- form builder and tallies (申込集計表) ----------------------------------------------
+
+#: Who may build and publish a procedure's form: the section's 所属管理者, and DX管理者 for
+#: every section. Handlers and approvers read tallies but do not change forms.
+FORM_EDITOR_ROLES = frozenset({Role.SECTION_ADMIN})
+#: Who may read the tallies of a section's forms (counts only, no names; the per-response
+#: rows of an export stay behind the queue's own rules).
+TALLY_ROLES = frozenset({Role.HANDLER, Role.APPROVER, Role.SECTION_ADMIN})
+
+
+def form_sections_for(user) -> QuerySet[Section]:
+    """Sections whose forms `user` may build and publish."""
+    if is_dx_admin(user):
+        return Section.objects.select_related("department")
+    return Section.objects.filter(pk__in=section_ids(user, FORM_EDITOR_ROLES)).select_related("department")
+
+
+def form_procedures_for(user):
+    """Procedures whose forms `user` may build and publish (with or without a form yet)."""
+    from tenohira.catalog.models import Procedure
+
+    return Procedure.objects.filter(section__in=form_sections_for(user)).select_related("section__department")
+
+
+def form_procedure_for(user, code: str):
+    """The procedure whose form `user` may edit, or 404 (also when it exists in a section
+    the user does not administer)."""
+    procedure = form_procedures_for(user).filter(code=code).first()
+    if procedure is None:
+        raise Http404("procedure not found")
+    return procedure
+
+
+def tally_procedures_for(user):
+    """Procedures with a form whose tallies `user` may read: their sections' (any section
+    role), every one for a DX管理者."""
+    from tenohira.catalog.models import Procedure
+
+    items = Procedure.objects.filter(form__isnull=False).select_related("section__department", "form")
+    if is_dx_admin(user):
+        return items
+    return items.filter(section_id__in=section_ids(user, TALLY_ROLES))
+
+
+def tally_procedure_for(user, code: str):
+    procedure = tally_procedures_for(user).filter(code=code).first()
+    if procedure is None:
+        raise Http404("procedure not found")
+    return procedure

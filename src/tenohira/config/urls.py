@@ -33,7 +33,14 @@ api_v1 = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("staff/audit/", include("tenohira.audit.urls")),
+    # Where each form's visitors give up (the DX division's step statistics).
+    path("staff/insights/form-steps/", include("tenohira.insights.urls_steps")),
     path("staff/insights/", include("tenohira.insights.urls")),
+    # The form builder, form files (export/import, templates), surveys and tallies.
+    path("staff/forms/files/", include("tenohira.backoffice.urls_form_files")),
+    path("staff/forms/", include("tenohira.backoffice.urls_forms")),
+    path("staff/surveys/", include("tenohira.backoffice.urls_surveys")),
+    path("staff/tallies/", include("tenohira.insights.urls_tallies")),
     path("staff/integrations/", include("tenohira.integrations.urls")),
     path("staff/", include("tenohira.backoffice.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),

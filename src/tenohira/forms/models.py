@@ -1,6 +1,7 @@
 """Form definitions, versioned. A published version never changes: every submission
 keeps the version it was filled with, so what a resident saw can always be shown again."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -22,6 +23,26 @@ class FormDefinition(models.Model):
     # outside its window is not counted as online (catalog.selectors) and refuses submission.
     opens_at = models.DateTimeField(_("受付開始日時"), null=True, blank=True)
     closes_at = models.DateTimeField(_("受付終了日時"), null=True, blank=True)
+
+    class Kind(models.TextChoices):
+        APPLICATION = "application", _("申請")
+        SURVEY = "survey", _("アンケート")
+
+    # A survey (アンケート, 意見募集) has no staff workflow: its responses never enter a
+    # section's queue and are read as tallies (申込集計表). 受付期間 is its response period.
+    kind = models.CharField(_("種類"), max_length=20, choices=Kind.choices, default=Kind.APPLICATION)
+    # An anonymous survey keeps no name, e-mail address or identity with a response.
+    anonymous = models.BooleanField(_("匿名で回答"), default=False)
+    # The builder's working copy (下書き): it may hold problems while a clerk is still
+    # editing (a condition on a field just removed, an empty choice list). Versions are
+    # only ever made from it by publishing, which refuses while any problem is left, so
+    # every FormVersion row stays a schema the engine can run.
+    working_schema = models.JSONField(_("編集中の定義"), null=True, blank=True)
+    working_updated_at = models.DateTimeField(_("編集中の定義の更新日時"), null=True, blank=True)
+    working_updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("編集した職員"),
+    )
 
     class Meta:
         verbose_name = _("申請フォーム")

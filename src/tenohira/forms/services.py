@@ -6,7 +6,7 @@ from django.db import transaction
 
 from tenohira.catalog.models import Procedure
 from tenohira.forms.models import FormDefinition, FormVersion
-from tenohira.forms.schema import parse
+from tenohira.forms.schema import SchemaError, parse
 
 
 @transaction.atomic
@@ -46,3 +46,68 @@ def demo_window(today) -> tuple:
     start = dt.datetime.combine(today - dt.timedelta(days=25), dt.time(0, 0), tzinfo=JST)
     end = dt.datetime.combine(today + dt.timedelta(days=30), dt.time(0, 0), tzinfo=JST)
     return start, end
+
+
+# --- the builder's working copy (下書き) ---------------------------------------------------
+# A clerk edits a working copy kept on the definition; it may hold problems while they
+# work. Publishing checks it with the same parser the engine runs and makes a new
+# immutable version of it, so residents only ever meet a schema that parses.
+
+
+@transaction.atomic
+def start_working_copy(procedure: Procedure, schema: dict, *, user, kind: str | None = None,
+                       anonymous: bool | None = None, action: str = "forms.start") -> FormDefinition:
+    """Begin (or replace) the working copy of the procedure's form with `schema` (from
+    scratch, a template or an imported file). Creates the definition when the procedure
+    has none yet. Audited."""
+    from django.utils import timezone
+
+    from tenohira.audit.services import record
+
+    definition, _ = FormDefinition.objects.select_for_update().get_or_create(procedure=procedure)
+    definition.working_schema = schema
+    definition.working_updated_at = timezone.now()
+    definition.working_updated_by = user
+    fields = ["working_schema", "working_updated_at", "working_updated_by"]
+    if kind is not None:
+        definition.kind = kind
+        fields.append("kind")
+    if anonymous is not None:
+        definition.anonymous = anonymous
+        fields.append("anonymous")
+    definition.save(update_fields=fields)
+    record(action, user=user, target=f"procedure:{procedure.code}", detail={"definition": definition.pk})
+    return definition
+
+
+@transaction.atomic
+def save_working_copy(definition: FormDefinition, schema: dict, *, user, action: str = "forms.edit",
+                      detail: dict | None = None) -> FormDefinition:
+    """Store an edited working copy (problems allowed). Audited with what changed."""
+    from django.utils import timezone
+
+    from tenohira.audit.services import record
+
+    FormDefinition.objects.select_for_update().filter(pk=definition.pk).first()
+    definition.working_schema = schema
+    definition.working_updated_at = timezone.now()
+    definition.working_updated_by = user
+    definition.save(update_fields=["working_schema", "working_updated_at", "working_updated_by"])
+    record(action, user=user, target=f"procedure:{definition.procedure.code}",
+           detail={"definition": definition.pk, **(detail or {})})
+    return definition
+
+
+@transaction.atomic
+def publish_working_copy(definition: FormDefinition, *, user) -> tuple[FormVersion, bool]:
+    """Publish the working copy as a new version. Raises SchemaError (every problem, in
+    Japanese) when it cannot run; nothing changes then. Audited."""
+    from tenohira.audit.services import record
+
+    definition = FormDefinition.objects.select_for_update().get(pk=definition.pk)
+    if definition.working_schema is None:
+        raise SchemaError(["編集中のフォームがありません。"])
+    version, created = publish(definition.procedure, definition.working_schema)
+    record("forms.publish", user=user, target=f"procedure:{definition.procedure.code}",
+           detail={"definition": definition.pk, "version": version.number, "created": created})
+    return version, created
