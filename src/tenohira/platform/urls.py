@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tenohira.platform import views
+from tenohira.platform import health, views
 from tenohira.platform.models import SitePage
 
 app_name = "platform"
@@ -9,4 +9,7 @@ app_name = "platform"
 # aloud or find again; each is named after its slug ({% url 'platform:privacy' %}).
 urlpatterns = [
     path(f"{slug}/", views.site_page, {"slug": slug}, name=slug) for slug in SitePage.Slug.values
+] + [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
 ]
