@@ -104,10 +104,87 @@ def publish_working_copy(definition: FormDefinition, *, user) -> tuple[FormVersi
     Japanese) when it cannot run; nothing changes then. Audited."""
     from tenohira.audit.services import record
 
+    from tenohira.forms import builder
+
     definition = FormDefinition.objects.select_for_update().get(pk=definition.pk)
     if definition.working_schema is None:
         raise SchemaError(["編集中のフォームがありません。"])
+    # The builder's own checks first (a condition on a later page, a page left empty …):
+    # they say in plain words what parse() says in the schema's terms, and catch what
+    # would parse but never work for a resident.
+    refused = builder.blocking(definition.working_schema)
+    if refused:
+        raise SchemaError(refused)
     version, created = publish(definition.procedure, definition.working_schema)
     record("forms.publish", user=user, target=f"procedure:{definition.procedure.code}",
            detail={"definition": definition.pk, "version": version.number, "created": created})
     return version, created
+
+
+class StaleWorkingCopy(Exception):
+    """Another clerk changed the working copy after this page was shown."""
+
+
+def revision_of(definition: FormDefinition) -> str:
+    """A token of the working copy's last change, carried by every builder page's forms."""
+    stamp = definition.working_updated_at
+    return stamp.isoformat() if stamp else ""
+
+
+@transaction.atomic
+def edit_working_copy(definition: FormDefinition, change, *, user, action: str = "forms.edit",
+                      revision: str | None = None, detail: dict | None = None):
+    """Apply `change(schema)` (a forms.builder operation on a copy of the working copy) and
+    store the result, audited. The row is locked, so two clerks' edits never interleave;
+    with `revision` (the token the page was shown with) an edit made on a page that is out
+    of date is refused with StaleWorkingCopy instead of silently undoing the other's work.
+    A BuilderError from `change` leaves everything as it was. Returns change's result."""
+    from tenohira.forms import builder
+
+    locked = FormDefinition.objects.select_for_update().select_related("procedure").get(pk=definition.pk)
+    if revision is not None and revision != revision_of(locked):
+        raise StaleWorkingCopy()
+    schema = builder.working_copy_of(locked.working_schema)
+    result = change(schema)
+    save_working_copy(locked, schema, user=user, action=action, detail=detail)
+    definition.working_schema = locked.working_schema
+    definition.working_updated_at = locked.working_updated_at
+    definition.working_updated_by = locked.working_updated_by
+    return result
+
+
+@transaction.atomic
+def set_window_by(definition: FormDefinition, opens_at, closes_at, *, user) -> FormDefinition:
+    """set_window from the builder: the same check, audited."""
+    from tenohira.audit.services import record
+
+    updated = set_window(definition.procedure, opens_at, closes_at)
+    record("forms.window", user=user, target=f"procedure:{definition.procedure.code}",
+           detail={"definition": definition.pk, "opens_at": opens_at.isoformat() if opens_at else None,
+                   "closes_at": closes_at.isoformat() if closes_at else None})
+    return updated
+
+
+@transaction.atomic
+def create_survey(section, name: str, *, user, anonymous: bool = False) -> FormDefinition:
+    """A new アンケート: a procedure of the section (code Q0001, Q0002 …) with a working copy
+    of one empty page, kind survey. The caller has checked that `user` may build forms in
+    `section` (backoffice.selectors.form_sections_for)."""
+    from tenohira.audit.services import record
+    from tenohira.catalog.models import Channel, ProcedureChannel
+    from tenohira.forms import builder
+
+    name = builder._text(name, "アンケートの名前", 200, required=True)
+    # Codes are taken under a lock of the section's row, so two clerks never get the same.
+    type(section).objects.select_for_update().filter(pk=section.pk).first()
+    used = set(Procedure.objects.filter(code__startswith="Q").values_list("code", flat=True))
+    number = 1
+    while f"Q{number:04d}" in used:
+        number += 1
+    procedure = Procedure.objects.create(code=f"Q{number:04d}", section=section, name=name, is_published=True)
+    ProcedureChannel.objects.create(procedure=procedure, kind=Channel.PLATFORM)
+    definition = start_working_copy(procedure, builder.new_schema(name), user=user,
+                                    kind=FormDefinition.Kind.SURVEY, anonymous=anonymous)
+    record("forms.survey_create", user=user, target=f"procedure:{procedure.code}",
+           detail={"definition": definition.pk, "anonymous": anonymous})
+    return definition
