@@ -17,6 +17,8 @@ from django.utils.translation import gettext_lazy as _
 class Channel(models.TextChoices):
     ONLINE = "online", _("オンライン")
     COUNTER = "counter", _("窓口")
+    # 紙: answers written on paper and keyed in by staff (survey_import).
+    PAPER = "paper", _("紙")
 
 
 class Draft(models.Model):
@@ -219,3 +221,30 @@ class ReceiptCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.fiscal_year}-{self.procedure_code}: {self.last}"
+
+
+class StepReached(models.Model):
+    """Step statistics (where residents give up), without personal data.
+
+    One row the first time a draft shows or saves a step ("start" for the draft itself,
+    "check" for the check page, "submitted" once sent). The draft is named only by
+    `token`, a keyed hash of its public id (applications.steps): the rows say how many
+    drafts reached each page, and once a draft is deleted nothing leads from a row back
+    to it or to what was typed."""
+
+    definition = models.ForeignKey("forms.FormDefinition", on_delete=models.CASCADE, related_name="+",
+                                   db_index=False)
+    form_version = models.ForeignKey("forms.FormVersion", on_delete=models.CASCADE, related_name="+",
+                                     db_index=False)
+    step_key = models.CharField(max_length=100)
+    token = models.CharField(max_length=32)
+    day = models.DateField()  # JST day the step was first reached
+
+    class Meta:
+        verbose_name = _("ステップ到達")
+        verbose_name_plural = _("ステップ到達")
+        constraints = [models.UniqueConstraint(fields=["token", "step_key"], name="step_reached_once")]
+        indexes = [models.Index(fields=["definition", "day"], name="step_reached_form_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.step_key} {self.day}"

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from tenohira.applications import assurance, prefill, signals
+from tenohira.applications import assurance, prefill, signals, steps
 from tenohira.applications import attachments as files
 from tenohira.applications.history import WITHDRAWABLE, record_event
 from tenohira.applications.models import (
@@ -27,7 +27,7 @@ from tenohira.applications.models import (
 from tenohira.applications.progress import cannot_correct, cannot_withdraw, history_label
 from tenohira.applications.receipts import new_status_secret, next_receipt_number
 from tenohira.catalog.models import Procedure
-from tenohira.core import outbox
+from tenohira.core import outbox, residents
 from tenohira.core.fiscal import local
 from tenohira.core.models import OutboxMessage
 from tenohira.core.rows import insert_together
@@ -54,6 +54,8 @@ def start_draft(version: FormVersion, identity: dict | None = None) -> tuple[Dra
     and used to fill the fields the form maps to the four basic items (prefill). The
     caller has checked that it meets the procedure's level (views.start)."""
     owner_secret = secrets.token_urlsafe(32)
+    if version.definition.anonymous:
+        identity = None  # 匿名アンケート: who answered is never kept, not even on the draft
     kept = prefill.evidence(identity) if identity else {}
     raw = prefill.fill(version.parsed(), {}, kept) if kept else {}
     with transaction.atomic():
@@ -62,6 +64,7 @@ def start_draft(version: FormVersion, identity: dict | None = None) -> tuple[Dra
             identity=kept, raw=raw,
         )
         signals.draft_started.send(sender=Draft, draft=draft, identity=kept or None)
+        steps.reached(draft, steps.START)
     return draft, owner_secret
 
 
@@ -324,7 +327,7 @@ _LOCKED_COLUMNS = [
     (Draft, "d", ["id", "public_id", "raw", "owner_secret_hash", "resume_token_hash", "receipt_number", "form_version_id",
                   "identity", "signature"]),
     (FormVersion, "v", ["id", "status", "created_at", "definition_id"]),
-    (FormDefinition, "f", ["id", "procedure_id", "opens_at", "closes_at"]),
+    (FormDefinition, "f", ["id", "procedure_id", "opens_at", "closes_at", "kind", "anonymous"]),
     (Procedure, "p", ["id", "code", "name", "section_id", "processing_days", "identity"]),
 ]
 
@@ -415,6 +418,9 @@ def _submit_once(
         # 本人確認, on the locked row too: a direct POST meets the same rules as the page.
         # The counter is unaffected: staff check the resident's document there.
         required = assurance.required_level(locked.form_version.definition.procedure)
+        if locked.form_version.definition.anonymous:
+            # 匿名アンケート: nobody signs in, so nothing can tie the answers to a person.
+            required, identity = residents.NONE, None
         if owner_secret is not None:
             problem = assurance.identity_problem(locked.identity, identity, required)
             if problem:
@@ -444,32 +450,61 @@ def _submit_once(
         return existing, None
 
 
+#: Field types that say who someone is or how to reach them: an anonymous survey never
+#: stores their answers (forms.builder warns a clerk who puts one on such a survey).
+IDENTIFYING_TYPES = frozenset({"name", "email", "phone", "address", "postal_code", "file"})
+
+
+def anonymous_answers(run: FormRun) -> tuple[dict, list]:
+    """(answers, summary) of an anonymous survey response without identifying fields."""
+    dropped = {f.key for f in run.schema.all_fields() if f.type in IDENTIFYING_TYPES}
+    answers = {key: value for key, value in run.answers.items() if key not in dropped}
+    labels = {f.label for f in run.schema.all_fields() if f.key in dropped}
+    summary = [
+        {"title": row["step"].title, "items": [item for item in row["items"] if item["label"] not in labels]}
+        for row in run.summary()
+    ]
+    return answers, summary
+
+
 def _create_submission(draft: Draft, run: FormRun, channel: str, actor) -> tuple[Submission, str]:
     version = draft.form_version
-    procedure = version.definition.procedure
+    definition = version.definition
+    procedure = definition.procedure
+    survey = definition.kind == FormDefinition.Kind.SURVEY
     now = timezone.now()
     secret = new_status_secret()
     email = contact_email(run)
     summary = [{"title": row["step"].title, "items": row["items"]} for row in run.summary()]
     name, name_search = applicant_of(run)
-    tokens = _attachment_tokens(run)
+    answers = run.answers
+    identity, signature = draft.identity or {}, draft.signature or {}
+    if survey and definition.anonymous:
+        # 匿名アンケート: no name, address, e-mail, identity or signature is kept, and no
+        # e-mail is sent (there is no address to send it to).
+        answers, summary = anonymous_answers(run)
+        email, name, name_search, identity, signature = "", "", "", {}, {}
+    tokens = [] if survey and definition.anonymous else _attachment_tokens(run)
     submission = Submission(
         receipt_number=draft.receipt_number, procedure=procedure,
-        section_id=procedure.section_id, form_version=version, draft=draft, answers=run.answers,
+        section_id=procedure.section_id, form_version=version, draft=draft, answers=answers,
         summary=summary, channel=channel, email=email, status_secret_hash=_hash(secret),
         submitted_at=now, status_changed_at=now, applicant_name=name, applicant_search=name_search,
-        identity=draft.identity or {}, signature=draft.signature or {},
+        identity=identity, signature=signature,
+        # A survey response is not work for a section: no 処理期限.
         due_date=(local(now).date() + dt.timedelta(days=procedure.processing_days))
-        if procedure.processing_days else None,
+        if procedure.processing_days and not survey else None,
     )
     rows = [
-        (SubmissionVersion(number=1, answers=run.answers, summary=summary, created_at=now), "submission_id"),
+        (SubmissionVersion(number=1, answers=answers, summary=summary, created_at=now), "submission_id"),
         (SubmissionEvent(
-            at=now, actor=actor, actor_label="窓口" if channel == Channel.COUNTER else "申請者",
+            at=now, actor=actor,
+            actor_label="窓口" if channel == Channel.COUNTER else ("回答者" if survey else "申請者"),
             from_status="", to_status=Submission.Status.RECEIVED,
         ), "submission_id"),
     ]
-    message = _confirmation(submission, secret, run) if email else None
+    # A survey sends no confirmation e-mail: there is nothing to follow up.
+    message = _confirmation(submission, secret, run) if email and not survey else None
     if message is not None:
         rows.append((message, None))
     # One statement for the new rows (core.rows): this is the busiest write of the site.
@@ -478,10 +513,17 @@ def _create_submission(draft: Draft, run: FormRun, channel: str, actor) -> tuple
         outbox.saved(message)
     if tokens:
         draft.attachments.filter(token__in=tokens).update(submission=submission)
+    if survey and definition.anonymous:
+        # The draft stays only as the browser's way to its thank-you page: what was typed
+        # on it (and any sign-in) goes, so the draft cannot name the respondent either.
+        Draft.objects.filter(pk=draft.pk).update(raw={}, identity={}, signature={}, email="")
     signals.submitted.send(sender=Submission, submission=submission)
+    steps.reached(draft, steps.SUBMITTED)
     # The DX figures' daily count, in this transaction: it commits with the submission.
     # Last, because it too is one row per procedure and day that every submission locks.
-    aggregates.count_submission(submission)
+    # A survey response is not an application (申請): it is not counted (docs/forms.md).
+    if not survey:
+        aggregates.count_submission(submission)
     return submission, secret
 
 

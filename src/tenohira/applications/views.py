@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from tenohira.applications import assurance, prefill, progress, selectors, services, uploads
+from tenohira.applications import assurance, prefill, progress, selectors, services, steps, uploads
 from tenohira.applications.models import Draft
 from tenohira.catalog.models import Procedure
 from tenohira.catalog.selectors import get_published_procedure
@@ -94,6 +94,9 @@ def start(request, code: str):
     window = _window(version.definition)
     required = assurance.required_level(procedure)
     identity = residents.current(request)
+    if version.definition.anonymous:
+        # 匿名アンケート: no sign-in is asked for or kept (services.start_draft drops it).
+        required, identity = residents.NONE, None
     problem = assurance.identity_problem(None, identity, required)
     if request.method == "POST" and window["state"] == "open" and not problem:
         # Signed in (also where nothing is required): the draft keeps the identity and
@@ -158,6 +161,8 @@ def _identity_gate(request, draft, *, typed_step=None, typed_raw=None):
     Returns the page to show instead, or None (and keeps a newer sign-in of the same
     person on the draft, which also fills the fields it gives)."""
     procedure = _procedure(draft)
+    if draft.form_version.definition.anonymous:
+        return None  # 匿名アンケート: nobody signs in (the answers must not name anyone)
     required = assurance.required_level(procedure)
     identity = residents.current(request)
     problem = assurance.identity_problem(draft.identity, identity, required)
@@ -205,6 +210,8 @@ def step(request, public_id, step_key: str):
     if current is None or not run.is_visible(current):
         target = run.first_incomplete() or run.visible[-1]
         return HttpResponseRedirect(reverse("applications:step", args=[draft.public_id, target.key]))
+    # Step statistics: one INSERT that is ignored after the first (applications.steps).
+    steps.reached(draft, current.key)
     returning = request.GET.get("return") == "check" or request.POST.get("return") == "check"
     accepting = draft.form_version.definition.is_accepting()
     show_errors = False
@@ -382,6 +389,7 @@ def check(request, public_id):
         pending = run.first_incomplete()
         if pending is not None:
             return HttpResponseRedirect(reverse("applications:step", args=[draft.public_id, pending.key]))
+    steps.reached(draft, steps.CHECK)
     # Outside 受付期間 the answers are shown as they are (also an unfinished draft), with
     # the notice and how to reach the section, but nothing can be sent.
     return _check_page(request, draft, run)
@@ -456,8 +464,8 @@ def receipt_pdf(request, public_id):
     if not owner:
         return _not_owner(request, draft)
     submission = getattr(draft, "submission", None)
-    if submission is None:
-        raise Http404("not submitted")
+    if submission is None or draft.form_version.definition.kind == "survey":
+        raise Http404("not submitted")  # a survey response has no receipt (受付票)
     from tenohira.applications.receipt_pdf import render_receipt_pdf
 
     # Only the hash of the 確認コード is stored: the receipt carries the code while the
@@ -487,6 +495,9 @@ def save_for_later(request, public_id):
     draft, owner = _owned_draft(request, public_id)
     if not owner:
         return _not_owner(request, draft)
+    if draft.form_version.definition.anonymous:
+        # 匿名アンケート: a resume link needs an e-mail address, which it must not keep.
+        return HttpResponseRedirect(reverse("applications:check", args=[draft.public_id]))
     error = ""
     # The address the resident already gave (for an earlier link, or in the form).
     email = services.known_email(draft)

@@ -86,8 +86,19 @@ def sections_for(user) -> QuerySet[Section]:
 
 
 def submissions_for(user) -> QuerySet[Submission]:
-    """Applications the user may see: those of the sections where they have a role."""
-    return Submission.objects.filter(section_id__in=section_ids(user)).select_related("procedure", "section")
+    """Applications the user may see: those of the sections where they have a role.
+
+    Survey responses (アンケート) are not applications: no one works on them, so they never
+    enter a queue, a count of open work or an export of the queue. They are read as
+    tallies (tally_procedures_for) and counted on the surveys page (survey_procedures_for)."""
+    from tenohira.forms.models import FormDefinition
+
+    surveys = FormDefinition.objects.filter(kind=FormDefinition.Kind.SURVEY).values("procedure_id")
+    return (
+        Submission.objects.filter(section_id__in=section_ids(user))
+        .exclude(procedure_id__in=surveys)
+        .select_related("procedure", "section")
+    )
 
 
 def get_submission_for(user, receipt_number: str) -> Submission:
@@ -262,3 +273,28 @@ def tally_procedure_for(user, code: str):
     if procedure is None:
         raise Http404("procedure not found")
     return procedure
+
+
+def survey_procedures_for(user):
+    """Surveys (forms of kind アンケート) whose tallies and paper answers `user` may handle:
+    tally_procedures_for narrowed to surveys."""
+    return tally_procedures_for(user).filter(form__kind="survey")
+
+
+def survey_procedure_for(user, code: str):
+    procedure = survey_procedures_for(user).filter(code=code).first()
+    if procedure is None:
+        raise Http404("survey not found")
+    return procedure
+
+
+def form_steps_definitions_for(user):
+    """Forms whose step statistics `user` may read: every form for a DX管理者, their
+    sections' forms for a 所属管理者, none for anyone else (the figures hold no personal
+    data, but they are the DX division's working material)."""
+    from tenohira.forms.models import FormDefinition
+
+    items = FormDefinition.objects.select_related("procedure__section__department")
+    if is_dx_admin(user):
+        return items
+    return items.filter(procedure__section_id__in=section_ids(user, {Role.SECTION_ADMIN}))

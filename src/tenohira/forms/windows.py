@@ -47,6 +47,8 @@ def notice(definition, at: dt.datetime | None = None) -> str:
     """One sentence for the start page: when the window opens, until when it is open, or
     that it has closed; "" for a form without a window."""
     state = definition.window_state(at)
+    if getattr(definition, "kind", "") == "survey":
+        return _survey_notice(definition, state)
     if state == "before":
         text = _("%(opens)sから受け付けます。") % {"opens": opening(definition.opens_at)}
         if definition.closes_at:
@@ -56,4 +58,18 @@ def notice(definition, at: dt.datetime | None = None) -> str:
         return _("受付は%(closes)sで終了しました。") % {"closes": closing(definition.closes_at)}
     if definition.closes_at:
         return _("%(closes)sまで受け付けています。") % {"closes": closing(definition.closes_at)}
+    return ""
+
+
+def _survey_notice(definition, state: str) -> str:
+    """The same for a survey (アンケート), whose window is its 回答期間."""
+    if state == "before":
+        text = _("%(opens)sから回答を受け付けます。") % {"opens": opening(definition.opens_at)}
+        if definition.closes_at:
+            text += _("回答期間は%(closes)sまでです。") % {"closes": closing(definition.closes_at)}
+        return text
+    if state == "closed":
+        return _("回答期間は%(closes)sで終了しました。") % {"closes": closing(definition.closes_at)}
+    if definition.closes_at:
+        return _("回答期間は%(closes)sまでです。") % {"closes": closing(definition.closes_at)}
     return ""

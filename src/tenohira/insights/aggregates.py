@@ -3,7 +3,8 @@ kept in step with the facts so that a ten-year report reads pre-aggregated rows,
 millions of submissions.
 
 What counts: every Submission except withdrawn ones (取下げ: the applicant took it back,
-so the city did not receive it in the end), and every imported ExternalApplication. A
+so the city did not receive it in the end) and survey responses (アンケート: an answer to a
+question from the city, not an application to it), and every imported ExternalApplication. A
 returned (差戻し), rejected or completed application still counts: it was received.
 
 How it stays exact:
@@ -183,6 +184,13 @@ def count_submission(submission, delta: int = +1) -> None:
     """+1 when `submission` is received, -1 when it is withdrawn (取下げ). Call it in the
     transaction that writes the submission or its status."""
     from tenohira.catalog.models import Section
+    from tenohira.forms.models import FormDefinition
+
+    # A survey response (アンケート) is not an application and is never counted. The +1 is
+    # skipped by applications.services (no extra query on the busiest write); a withdrawal
+    # (rare) looks here, so it never takes 1 off a day's applications.
+    if delta < 0 and FormDefinition.objects.filter(procedure_id=submission.procedure_id, kind="survey").exists():
+        return
 
     def names(_key):
         department = Section.objects.filter(pk=submission.section_id).values_list("department__name", flat=True).first()
@@ -296,7 +304,9 @@ submissions AS (
     FROM (SELECT y.*, {outside} AS outside_hours
           FROM (SELECT {s_day} AS day, {s_time} AS tod, s.procedure_id, s.section_id, s.channel
                 FROM applications_submission s
-                WHERE s.submitted_at >= %s AND s.submitted_at < %s AND s.status <> %s) y) x
+                WHERE s.submitted_at >= %s AND s.submitted_at < %s AND s.status <> %s
+                  AND s.procedure_id NOT IN (SELECT f.procedure_id FROM forms_formdefinition f
+                                             WHERE f.kind = 'survey')) y) x
     GROUP BY x.day, x.procedure_id, x.channel, x.outside_hours
 ),
 externals AS (

@@ -160,6 +160,10 @@ class Command(BaseCommand):
         # 放課後児童クラブ is taken in a few weeks each autumn: the demo shows such a 受付期間,
         # set around the day the demo runs so the form can always be tried.
         set_window(Procedure.objects.get(code="HKC"), *demo_window(timezone.localdate()))
+        # 窓口サービスに関する市民アンケート is a survey, answered anonymously (docs/forms.md アンケート).
+        from tenohira.forms.models import FormDefinition
+
+        FormDefinition.objects.filter(procedure__code="ANK").update(kind=FormDefinition.Kind.SURVEY, anonymous=True)
         from tenohira.catalog.selectors import online_procedure_ids, online_without_form
 
         online = len(online_procedure_ids())
