@@ -1,13 +1,13 @@
 """Deliveries to business systems: created with the change that causes them, sent after.
 
 A Delivery row is written in the submission's transaction (integrations.receivers), so a
-crash between "stored" and "sent" loses nothing. A worker then takes it with a lease (one
-short transaction), sends it through its kind (contrib/), and records what happened in a
-commit of its own, only if the lease is still its own. A worker killed mid-send leaves the
-delivery `sending` with a lease that runs out; the sweep takes it again and sends it once
-more with the same delivery id, which the receiving system deduplicates by
-(X-Tenohira-Delivery). So a delivery is sent at least once, and at most the one in flight
-twice.
+crash between "stored" and "sent" loses nothing. A worker then takes a batch of them with a
+lease (one short transaction), sends each through its kind (contrib/), and records what
+happened a group at a time (at most RECORD_EVERY per commit), only where the lease is still
+its own. A worker killed mid-batch leaves its deliveries `sending` with a lease that runs
+out; the sweep takes them again and sends those it had not recorded once more with the
+same delivery id, which the receiving system deduplicates by (X-Tenohira-Delivery). So a
+delivery is sent at least once, and at most the unrecorded group of a killed worker twice.
 
 Failures: a kind says "retry" (the target is down, slow, answers 5xx) or "give up" (it
 refused the document: 4xx, a missing directory). A retry waits 1, 2, 4 … minutes (at most
@@ -23,11 +23,12 @@ import hashlib
 import hmac
 import logging
 import os
+import time
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from tenohira.audit.services import record as audit
@@ -42,7 +43,6 @@ TASK = "integrations.deliver"
 DEFAULT_EVENTS = [Delivery.Event.SUBMITTED, Delivery.Event.RESUBMITTED]
 OPEN_STATES = [Delivery.State.PENDING, Delivery.State.SENDING, Delivery.State.RETRYING]
 RESENDABLE = [Delivery.State.RETRYING, Delivery.State.DEAD]
-SWEEP_BATCH = 50
 
 
 def setting(name: str, default):
@@ -106,10 +106,13 @@ def create_deliveries(submission, event: str) -> list[Delivery]:
         for t in targets
     ]
     Delivery.objects.bulk_create(deliveries)
-    for delivery in deliveries:
-        if delivery.pk is None:  # a backend that does not return keys from a bulk insert
-            delivery = Delivery.objects.get(delivery_id=delivery.delivery_id)
-        background.dispatch_on_commit(TASK, delivery.pk)
+    pks = [
+        # a backend that does not return keys from a bulk insert
+        d.pk if d.pk is not None else Delivery.objects.values_list("pk", flat=True).get(delivery_id=d.delivery_id)
+        for d in deliveries
+    ]
+    # One task for all of them: one batch, the document built once.
+    background.dispatch_on_commit(TASK, *pks)
     return deliveries
 
 
@@ -123,70 +126,182 @@ def _first_due(now: dt.datetime) -> dt.datetime:
 
 
 # --- sending (the worker) -----------------------------------------------------------------
+#
+# A worker sends deliveries in batches: one short transaction takes up to BATCH of them with
+# a lease (FOR UPDATE SKIP LOCKED, so two workers never take the same row), one query loads
+# their targets and submissions, the standard document is built once per submission (only
+# its delivery block differs between targets), and the outcomes are written a group at a
+# time, RECORD_EVERY deliveries or RECORD_SECONDS at most per commit. Per delivery, what is
+# left is the document's serialisation, its signature and the HTTP call.
+#
+# The price of grouping the outcomes: a worker killed mid-batch leaves up to RECORD_EVERY
+# deliveries sent but not recorded, and they are sent again, with the same delivery id,
+# once the lease has passed. The receiving system deduplicates by that id, as it must
+# anyway (a timeout can hide a delivery the target did accept).
+
+BATCH = 100
+RECORD_EVERY = 20
+RECORD_SECONDS = 0.2
 
 
-def deliver(delivery_pk: int) -> bool | None:
-    """Send one delivery if no live worker holds it and it is still to send; True when
-    delivered, False when it failed, None when there was nothing to do (idempotent)."""
-    taken = _take(Delivery.objects.filter(pk=delivery_pk).filter(
+def deliver(delivery_pk: int, *more: int) -> bool | None:
+    """The dispatched task: send this delivery (and `more` written in the same commit) if
+    it is still to send and no live worker holds it, together with other new deliveries
+    waiting for their own dispatch, so that a burst goes out in batches; the tasks of
+    those then find nothing to do (idempotent). Returns, for `delivery_pk`: True when
+    delivered, False when it failed, None when there was nothing to do."""
+    pks = [delivery_pk, *more]
+    now = timezone.now()
+    until = now + lease()
+    mine = _take(Delivery.objects.filter(pk__in=pks).filter(
         Q(state=Delivery.State.PENDING) | Q(state=Delivery.State.SENDING)
-        | Q(state=Delivery.State.RETRYING, next_attempt_at__lte=timezone.now())
-    ), limit=1)
-    if not taken:
+        | Q(state=Delivery.State.RETRYING, next_attempt_at__lte=now)
+    ), limit=len(pks), until=until)
+    if not mine:
         return None
-    return _send(taken[0])
+    others = _take(_waiting(now).exclude(pk__in=pks), limit=BATCH - len(mine), until=until)
+    return _send_batch(mine + others).get(delivery_pk)
 
 
-def sweep(limit: int = SWEEP_BATCH) -> bool:
+def sweep(limit: int = BATCH) -> bool:
     """The periodic turn: send up to `limit` due deliveries (new ones whose dispatch was
     lost, retries whose pause is over, ones a killed worker left). True when the batch was
     full, so more may be waiting."""
     now = timezone.now()
-    due = Delivery.objects.filter(state__in=OPEN_STATES, next_attempt_at__lte=now)
-    taken = _take(due, limit=limit)
-    for delivery in taken:
-        _send(delivery)
+    taken = _take(Delivery.objects.filter(state__in=OPEN_STATES, next_attempt_at__lte=now), limit=limit)
+    _send_batch(taken)
     return len(taken) >= limit
 
 
-def _take(deliveries, *, limit: int) -> list[Delivery]:
-    """Take up to `limit` deliveries no live worker holds, for one lease, and commit at once
-    (the rows are not locked while the target is talked to)."""
+def _waiting(now: dt.datetime):
+    """What a dispatched task may take along: new deliveries (their own task is on its way
+    and will find them sent) and any that are due."""
+    return Delivery.objects.filter(
+        Q(state=Delivery.State.PENDING) | Q(state__in=OPEN_STATES, next_attempt_at__lte=now)
+    )
+
+
+def _take(deliveries, *, limit: int, until: dt.datetime | None = None) -> list[Delivery]:
+    """Take up to `limit` deliveries no live worker holds, for one lease (until `until`),
+    and commit at once (the rows are not locked while the targets are talked to). They
+    come back with their targets, submissions and what the document needs, loaded for
+    the whole batch in three queries."""
+    if limit <= 0:
+        return []
     now = timezone.now()
+    until = until or now + lease()
     free = deliveries.filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now)).order_by("next_attempt_at", "pk")
-    until = now + lease()
     with transaction.atomic():
-        batch = list(free.select_for_update(skip_locked=True)[:limit])
-        if batch:
+        pks = list(free.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
+        if pks:
             # next_attempt_at = the lease's end: if this worker dies, the sweep finds it then.
-            Delivery.objects.filter(pk__in=[d.pk for d in batch]).update(
+            Delivery.objects.filter(pk__in=pks).update(
                 state=Delivery.State.SENDING, lease_until=until, next_attempt_at=until,
             )
+    if not pks:
+        return []
+    batch = list(Delivery.objects.filter(pk__in=pks, lease_until=until).order_by("pk"))
+    # Each target and submission once, however many of the batch share it.
+    targets = DeliveryTarget.objects.in_bulk({d.target_id for d in batch})
+    submission_model = Delivery._meta.get_field("submission").related_model
+    submissions = (
+        submission_model.objects.select_related("procedure", "section", "form_version")
+        # A published form version's parsed schema is kept per process (forms.models).
+        .defer("form_version__schema")
+        .prefetch_related("attachments")
+        .in_bulk({d.submission_id for d in batch})
+    )
     for delivery in batch:
-        delivery.state, delivery.lease_until, delivery.next_attempt_at = Delivery.State.SENDING, until, until
+        delivery.target = targets[delivery.target_id]
+        delivery.submission = submissions[delivery.submission_id]
     return batch
 
 
-def _send(delivery: Delivery) -> bool:
+def _send_batch(batch: list[Delivery]) -> dict[int, bool]:
+    """Send taken deliveries one after the other, recording the outcomes in groups;
+    {pk: delivered} for those tried. What is not tried within half the lease (a slow
+    target) is freed for the next turn, so no other worker takes a delivery while this
+    one may still be sending it."""
+    results: dict[int, bool] = {}
+    documents: dict[int, dict] = {}  # submission id → its document without the delivery block
+    unrecorded: list[tuple[Delivery, Outcome]] = []
+    began = last_record = time.monotonic()
+    deadline = began + lease().total_seconds() / 2
+    try:
+        for index, delivery in enumerate(batch):
+            if time.monotonic() > deadline:
+                _release(batch[index:])
+                break
+            outcome = _attempt(delivery, documents)
+            results[delivery.pk] = outcome.delivered
+            unrecorded.append((delivery, outcome))
+            if len(unrecorded) >= RECORD_EVERY or time.monotonic() - last_record >= RECORD_SECONDS:
+                _record(unrecorded)
+                unrecorded, last_record = [], time.monotonic()
+    finally:
+        # Also when a bug or the database stops the batch: what was sent is recorded if it
+        # can be; the rest stays taken until the lease passes and is sent again then.
+        _record(unrecorded)
+    return results
+
+
+def _attempt(delivery: Delivery, documents: dict[int, dict]) -> Outcome:
+    """One try of one delivery through its kind; never raises."""
     kind = register.get(delivery.target.kind)
     try:
         if kind is None:
-            outcome = Outcome(False, reason=f"連携の方法「{delivery.target.kind}」はこのサーバーで使えません。管理画面で連携先の設定を確かめてください。")
-        elif not delivery.target.is_active:
-            outcome = Outcome(False, reason="連携先が無効になっています。有効にしてから再送してください。")
-        else:
-            outcome = kind.send(delivery, layout.document(delivery.submission, delivery))
+            return Outcome(False, reason=f"連携の方法「{delivery.target.kind}」はこのサーバーで使えません。管理画面で連携先の設定を確かめてください。")
+        if not delivery.target.is_active:
+            return Outcome(False, reason="連携先が無効になっています。有効にしてから再送してください。")
+        base = documents.get(delivery.submission_id)
+        if base is None:
+            base = documents[delivery.submission_id] = layout.submission_document(delivery.submission)
+        return kind.send(delivery, layout.for_delivery(base, delivery))
     except Exception as exc:  # a bug or an unexpected failure: retried, and visible to staff
         logger.exception("delivery %s failed unexpectedly", delivery.delivery_id)
-        outcome = Outcome(False, retry=True, reason="送信中に予期しないエラーが起きました。自動で再送します。続く場合はシステム管理者に連絡してください。",
-                          detail=type(exc).__name__)
-    _finish(delivery, outcome)
-    return outcome.delivered
+        return Outcome(False, retry=True, reason="送信中に予期しないエラーが起きました。自動で再送します。続く場合はシステム管理者に連絡してください。",
+                       detail=type(exc).__name__)
+
+
+def _record(unrecorded: list[tuple[Delivery, Outcome]]) -> None:
+    """Write outcomes, only where the lease is still ours (a resend by staff or another
+    worker after a lapsed lease must not be overwritten). The delivered ones, nearly all,
+    in one UPDATE per status code and lease; a failure in its own."""
+    delivered: dict[tuple, list[Delivery]] = {}
+    for delivery, outcome in unrecorded:
+        if outcome.delivered:
+            delivered.setdefault((outcome.status_code, delivery.lease_until), []).append(delivery)
+        else:
+            _finish(delivery, outcome)
+    now = timezone.now()
+    for (status_code, until), group in delivered.items():
+        fields = {"state": Delivery.State.DELIVERED, "delivered_at": now, "next_attempt_at": None,
+                  "lease_until": None, "last_error": "", "last_status_code": status_code}
+        updated = Delivery.objects.filter(
+            pk__in=[d.pk for d in group], state=Delivery.State.SENDING, lease_until=until,
+        ).update(attempts=F("attempts") + 1, **fields)
+        if updated == len(group):
+            for delivery in group:
+                delivery.attempts += 1
+                for name, value in fields.items():
+                    setattr(delivery, name, value)
+
+
+def _release(deliveries: list[Delivery]) -> None:
+    """Give back taken deliveries that were not tried: due now, for any worker."""
+    by_lease: dict[dt.datetime, list[int]] = {}
+    for delivery in deliveries:
+        by_lease.setdefault(delivery.lease_until, []).append(delivery.pk)
+    now = timezone.now()
+    for until, pks in by_lease.items():
+        Delivery.objects.filter(pk__in=pks, state=Delivery.State.SENDING, lease_until=until).update(
+            lease_until=None, next_attempt_at=now,
+        )
 
 
 def _finish(delivery: Delivery, outcome: Outcome) -> None:
-    """Record the outcome in its own commit, only while the lease is still ours (a resend
-    by staff or another worker after a lapsed lease must not be overwritten)."""
+    """Record a failed try (or any one outcome) in its own commit, only while the lease is
+    still ours."""
     now = timezone.now()
     attempts = delivery.attempts + 1
     fields = {"attempts": attempts, "lease_until": None, "last_status_code": outcome.status_code}

@@ -5,9 +5,10 @@ from tenohira.integrations import services
 
 
 @background.task("integrations.deliver")
-def deliver(delivery_pk: int) -> None:
-    # Idempotent: a delivery already sent, or held by a live worker, is left alone.
-    services.deliver(delivery_pk)
+def deliver(delivery_pk: int, *more: int) -> None:
+    # Idempotent: a delivery already sent, or held by a live worker, is left alone. The
+    # deliveries of one commit come in one message (a message of one, from before, too).
+    services.deliver(delivery_pk, *more)
 
 
 @background.periodic("integrations.sweep", seconds=30)
