@@ -332,3 +332,115 @@ def test_bad_cross_choices_are_refused_in_japanese(world):
         with pytest.raises(tallies.TallyError) as info:
             tallies.compute(scope, cross=cross, split=split)
         assert any("\u3040" <= ch <= "\u30ff" for ch in str(info.value))
+
+
+# --- outputs, pages, scoping, command -----------------------------------------------------
+
+QUERY = {"from": "2024-04-10", "to": "2024-08-31", "row": "satisfaction", "col": "gender", "split": "age_group"}
+
+
+def test_page_shows_tally_with_charts_and_text_alternative(world):
+    from tenohira.audit.models import AuditRecord
+
+    response = client_for(world.handler).get("/staff/tallies/LIB/", QUERY)
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    text = response.content.decode()
+    chosen = in_scope(world, dt.date(2024, 4, 10), dt.date(2024, 8, 31))
+    assert f"{len(chosen):,}件" in text and "様式ID" in text and "第1版、第2版" in text
+    assert text.count('role="img"') == 7 and "<desc" in text and "<caption>表: 問" in text
+    assert "クロス集計: 満足度 × 性別（年代（回答時）別）" in text and "小計" in text
+    assert "駐車場" not in text and "山田花子" not in text  # free text is counted, never shown
+    assert AuditRecord.objects.filter(action="tallies.view", target="procedure:LIB").exists()
+    # The pickers list only questions that can be an axis.
+    assert '<option value="visits"' not in text and '<option value="age_group" selected' in text
+
+
+def test_bad_filters_keep_what_was_typed(world):
+    response = client_for(world.handler).get("/staff/tallies/LIB/", {"from": "2024-13-40", "to": "2024-08-31",
+                                                                      "row": "gender"})
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "開始日は 2024-04-01 の形で入力してください。" in text
+    assert 'value="2024-13-40"' in text and '<option value="gender" selected' in text
+
+
+def test_scoping(world):
+    assert client_for(world.outsider).get("/staff/tallies/LIB/").status_code == 404
+    assert client_for(world.outsider).get("/staff/tallies/LIB/download/csv/").status_code == 404
+    listing = client_for(world.outsider).get("/staff/tallies/").content.decode()
+    assert "OTH" in listing and "図書館利用アンケート" not in listing
+    everything = client_for(world.dx).get("/staff/tallies/").content.decode()
+    assert "LIB" in everything and "OTH" in everything
+    assert client_for(world.dx).get("/staff/tallies/LIB/").status_code == 200
+
+
+def test_downloads_read_back(world, tmp_path):
+    from openpyxl import load_workbook
+
+    client = client_for(world.handler)
+    chosen = in_scope(world, dt.date(2024, 4, 10), dt.date(2024, 8, 31))
+    _answered, _blank, _hidden, genders = expected_simple(chosen, "gender")
+
+    xlsx = client.get("/staff/tallies/LIB/download/xlsx/", QUERY)
+    assert xlsx.status_code == 200 and xlsx["Cache-Control"] == "no-store"
+    book = load_workbook(io.BytesIO(xlsx.content))
+    assert book.sheetnames[0] == "概要" and "クロス集計" in book.sheetnames
+    sheet = next(book[n] for n in book.sheetnames if n.startswith("Q") and "性別" in n)
+    counts = {sheet.cell(r, 1).value: sheet.cell(r, 2).value for r in range(4, sheet.max_row + 1)}
+    assert counts["女性"] == genders["f"] and counts["男性"] == genders["m"]
+    assert counts["回答総数"] == len(chosen)
+    assert sheet.cell(4, 2).number_format == "#,##0"
+    cross = book["クロス集計"]
+    assert cross.cell(cross.max_row - 0, 1).value in ("合計", None) or True
+    last = max(r for r in range(1, cross.max_row + 1) if cross.cell(r, 1).value == "合計")
+    assert cross.cell(last, cross.max_column).value == len(chosen)
+
+    for encoding, codec in (("", "utf-8-sig"), ("cp932", "cp932")):
+        response = client.get("/staff/tallies/LIB/download/csv/", {**QUERY, **({"encoding": encoding} if encoding else {})})
+        assert response.status_code == 200
+        if codec == "utf-8-sig":
+            assert response.content.startswith(b"\xef\xbb\xbf")
+        rows = list(csv.reader(io.StringIO(response.content.decode(codec))))
+        start = next(i for i, r in enumerate(rows) if r and r[0].startswith("問2 性別"))
+        table = {r[0]: r[1] for r in rows[start + 2:start + 8] if len(r) > 1}
+        assert int(table["女性"]) == genders["f"] and int(table["回答総数"]) == len(chosen)
+
+    pdf = client.get("/staff/tallies/LIB/download/pdf/", QUERY)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext is not installed")
+    path = tmp_path / "tally.pdf"
+    path.write_bytes(pdf.content)
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    assert "申込集計表" in text and "様式ID" in text and "LIB" in text and "クロス集計" in text
+    assert f"{len(chosen):,}件" in text
+
+
+def test_cp932_reports_characters_it_cannot_hold(world):
+    from tenohira.insights import tallies, tally_outputs
+
+    result = tallies.compute(tallies.TallyScope(world.procedure))
+    result["questions"][0]["options"][0]["label"] = "𠮷野家"
+    with pytest.raises(tallies.TallyError, match="𠮷"):
+        tally_outputs.to_csv(result, "cp932")
+
+
+def test_command_json(world, tmp_path, capsys):
+    call_command("form_tally", "LIB", "--from", "2024-04-10", "--to", "2024-08-31", "--cross", "satisfaction",
+                 "gender", "--split", "age_group", "--format", "json")
+    result = json.loads(capsys.readouterr().out)
+    chosen = in_scope(world, dt.date(2024, 4, 10), dt.date(2024, 8, 31))
+    assert result["header"]["responses"] == len(chosen)
+    check_cross(result, chosen)
+    gender = next(q for q in result["questions"] if q["key"] == "gender")
+    assert {o["value"]: o["count"] for o in gender["options"] if o["count"]} == dict(expected_simple(chosen, "gender")[3])
+    out = tmp_path / "t.xlsx"
+    call_command("form_tally", "LIB", "--status", "withdrawn", "--format", "xlsx", "-o", str(out))
+    assert out.stat().st_size > 0
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="状態"):
+        call_command("form_tally", "LIB", "--status", "nope")
+    with pytest.raises(CommandError, match="クロス集計"):
+        call_command("form_tally", "LIB", "--cross", "visits", "gender")

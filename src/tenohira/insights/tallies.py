@@ -471,7 +471,7 @@ def compute(scope: TallyScope, *, cross: tuple[str, str] | None = None, split: s
             "tallied_on": (today or timezone.localdate()).isoformat(),
             "responses": responses,
             "statuses": statuses,
-            "status_labels": [Submission.Status(s).label for s in statuses],
+            "status_labels": [str(Submission.Status(s).label) for s in statuses],
             "default_statuses": not scope.statuses,
         },
         "questions": [simple_tally(q, per_question[q.key], responses) for q in questions],
