@@ -13,10 +13,12 @@ import logging
 import secrets
 import socket
 import struct
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files import File
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -94,31 +96,142 @@ def accept_upload(upload, *, accept: list[str], max_size_mb: float, label: str) 
         raise AttachmentRejected(f"{label}: 「{name}」は{KNOWN_TYPES[kind][0]}です。この項目には{allowed}を選んでください。")
 
     token = secrets.token_urlsafe(32)
-    month = timezone.now().strftime("%Y%m")
-    stored_name = f"{month}/{secrets.token_hex(20)}"
-    target = storage_dir() / stored_name
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stored_name = new_stored_name()
+    if uses_object_store():
+        # The scanner reads a local file; the object store only ever gets a scanned one.
+        with tempfile.TemporaryDirectory() as scratch:
+            target = Path(scratch) / "upload"
+            size, digest = _write(target, upload.chunks())
+            scan = _scan_or_reject(target, label, name)
+            with open(target, "rb") as fh:
+                _object_store().save(stored_name, File(fh))
+    else:
+        target = storage_dir() / stored_name
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        size, digest = _write(target, upload.chunks())
+        scan = _scan_or_reject(target, label, name)
+    return StoredFile(token, stored_name, name, KNOWN_TYPES[kind][1], size, digest, scan)
+
+
+def new_stored_name() -> str:
+    """A random name under the month: nothing in it says whose file it is."""
+    return f"{timezone.now():%Y%m}/{secrets.token_hex(20)}"
+
+
+def _write(target: Path, chunks) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
     with open(target, "xb") as fh:
-        for chunk in upload.chunks():
+        for chunk in chunks:
             digest.update(chunk)
             size += len(chunk)
             fh.write(chunk)
     target.chmod(0o600)
+    return size, digest.hexdigest()
+
+
+def _scan_or_reject(target: Path, label: str, name: str) -> str:
     try:
-        scan = scan_file(target)
+        return scan_file(target)
     except AttachmentRejected:
         target.unlink(missing_ok=True)
         raise AttachmentRejected(f"{label}: 「{name}」からウイルスが見つかったため、受け付けられません。") from None
-    return StoredFile(token, stored_name, name, KNOWN_TYPES[kind][1], size, digest.hexdigest(), scan)
+
+
+# --- where the files live: a shared directory, or an S3-compatible object store ------------
+
+_OBJECT_STORES: dict[tuple, object] = {}
+
+
+def uses_object_store() -> bool:
+    return getattr(settings, "ATTACHMENTS_STORAGE", "directory") == "s3"
+
+
+def _object_store():
+    """The S3 storage of the current settings (one per configuration: its connections are
+    per thread inside django-storages, so one instance serves every thread)."""
+    from storages.backends.s3 import S3Storage
+
+    conf = settings.ATTACHMENTS_S3
+    key = tuple(sorted((k, str(v)) for k, v in conf.items()))
+    store = _OBJECT_STORES.get(key)
+    if store is None:
+        sse = conf.get("server_side_encryption") or ""
+        store = _OBJECT_STORES[key] = S3Storage(
+            bucket_name=conf["bucket_name"],
+            endpoint_url=conf.get("endpoint_url"),
+            region_name=conf.get("region_name"),
+            location=conf.get("location") or "",
+            default_acl=None,  # the bucket's own policy: private
+            querystring_auth=True,
+            # Names are random (new_stored_name): skip the existence check each save costs.
+            file_overwrite=True,
+            object_parameters={"ServerSideEncryption": sse} if sse else {},
+        )
+    return store
+
+
+def _missing(exc) -> bool:
+    error = getattr(exc, "response", {}).get("Error", {})
+    return str(error.get("Code")) in {"404", "NoSuchKey", "NotFound"}
+
+
+def save_stored(data: bytes) -> str:
+    """Store bytes that are already checked (an attachment imported from a transfer
+    bundle) under a new name; returns the name."""
+    stored_name = new_stored_name()
+    if uses_object_store():
+        from django.core.files.base import ContentFile
+
+        _object_store().save(stored_name, ContentFile(data))
+        return stored_name
+    target = storage_dir() / stored_name
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(target, "xb") as fh:
+        fh.write(data)
+    target.chmod(0o600)
+    return stored_name
+
+
+def stored_size(stored_name: str) -> int | None:
+    """The stored file's size in bytes, None when it is not there."""
+    if uses_object_store():
+        from botocore.exceptions import ClientError
+
+        try:
+            return _object_store().size(stored_name)
+        except FileNotFoundError:
+            return None
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+    try:
+        return (storage_dir() / stored_name).stat().st_size
+    except FileNotFoundError:
+        return None
 
 
 def open_stored(stored_name: str):
+    """The stored file opened for reading; FileNotFoundError when it is not there."""
+    if uses_object_store():
+        from botocore.exceptions import ClientError
+
+        opened = _object_store().open(stored_name, "rb")
+        try:
+            opened.file  # noqa: B018 - fetches the object now, so a missing one fails here
+        except ClientError as exc:
+            if _missing(exc):
+                raise FileNotFoundError(stored_name) from None
+            raise
+        return opened
     return open(storage_dir() / stored_name, "rb")
 
 
 def delete_stored(stored_name: str) -> None:
+    if uses_object_store():
+        _object_store().delete(stored_name)
+        return
     (storage_dir() / stored_name).unlink(missing_ok=True)
 
 

@@ -264,12 +264,9 @@ def _dispose(today: dt.date, ids: list[int], report: PurgeReport) -> None:
 
 
 def _unlink(stored_names: list[str], report: PurgeReport) -> None:
-    root = files.storage_dir()
     for name in stored_names:
-        path = root / name
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
+        size = files.stored_size(name)
+        if size is None:
             report.files_missing += 1
             continue
         files.delete_stored(name)

@@ -194,6 +194,23 @@ MEDIA_ROOT = DATA_DIR / "media"
 # same files (a resident uploads on one node and staff download on another), so this names
 # a directory every node mounts (NFS, a shared volume); empty: <MEDIA_ROOT>/attachments.
 ATTACHMENTS_DIR = os.environ.get("ATTACHMENTS_DIR", "")
+# Or an S3-compatible object store (AWS S3, MinIO, a cloud's S3 API) through django-storages,
+# when the nodes share no directory: ATTACHMENTS_STORAGE=s3 and a bucket. Credentials come
+# from the standard AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the instance's role);
+# they are never written in settings.
+ATTACHMENTS_STORAGE = os.environ.get("ATTACHMENTS_STORAGE", "directory")
+if ATTACHMENTS_STORAGE not in {"directory", "s3"}:
+    raise ImproperlyConfigured(f"ATTACHMENTS_STORAGE must be directory or s3, not {ATTACHMENTS_STORAGE!r}")
+ATTACHMENTS_S3 = {
+    "bucket_name": os.environ.get("ATTACHMENTS_S3_BUCKET", ""),
+    "endpoint_url": os.environ.get("ATTACHMENTS_S3_ENDPOINT_URL") or None,
+    "region_name": os.environ.get("ATTACHMENTS_S3_REGION") or None,
+    "location": os.environ.get("ATTACHMENTS_S3_PREFIX", "attachments"),
+    # "AES256" (SSE-S3) or "aws:kms"; empty for stores that do not offer it (MinIO without KMS).
+    "server_side_encryption": os.environ.get("ATTACHMENTS_S3_SSE", ""),
+}
+if ATTACHMENTS_STORAGE == "s3" and not ATTACHMENTS_S3["bucket_name"] and not HELP_ONLY:
+    raise ImproperlyConfigured("ATTACHMENTS_STORAGE=s3 needs ATTACHMENTS_S3_BUCKET")
 # Virus scanning of attachments through clamd (either a Unix socket or host:port).
 CLAMD_SOCKET = os.environ.get("CLAMD_SOCKET", "")
 CLAMD_HOST = os.environ.get("CLAMD_HOST", "")

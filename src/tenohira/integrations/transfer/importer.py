@@ -16,7 +16,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from tenohira.applications import signals
-from tenohira.applications.attachments import delete_stored, storage_dir
+from tenohira.applications.attachments import delete_stored, save_stored
 from tenohira.applications.models import Attachment, Submission, SubmissionEvent, SubmissionVersion
 from tenohira.audit.services import record
 from tenohira.catalog.models import Procedure
@@ -153,12 +152,7 @@ def _check_files(items: list[dict], entries: dict[str, bytes]) -> None:
 
 
 def _store(data: bytes) -> str:
-    stored_name = f"{timezone.now():%Y%m}/{secrets.token_hex(20)}"
-    target = storage_dir() / stored_name
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(target, "xb") as fh:
-        fh.write(data)
-    return stored_name
+    return save_stored(data)
 
 
 def _write(items: list[dict], versions: dict, row: TransferBundle) -> int:
