@@ -28,7 +28,7 @@ ACTIONS = {"backoffice:counter_start"}
 # Views whose parameter-free GET legitimately answers 200 for any staff member: the test
 # then checks that section A's data is absent from what they show.
 LISTS = {"backoffice:queue", "backoffice:export", "backoffice:counter", "backoffice:counter_handoff",
-         "backoffice:password", "audit:search", "insights:dashboard", "integrations:deliveries"}
+         "backoffice:password", "audit:search", "insights:dashboard", "integrations:deliveries", "tallies:index"}
 
 
 def staff_patterns():
@@ -79,6 +79,8 @@ PARAMETERS = {
     # DX dashboards: the section's own department, and a report format.
     "department_id": lambda w: str(w["submission"].section.department_id),
     "fmt": lambda w: "pdf",
+    # Response tallies (申込集計表) of section A's form.
+    "procedure_code": lambda w: w["version"].definition.procedure.code,
     # A failed delivery of section A's application to section A's business system.
     "delivery_id": lambda w: str(_dead_delivery(w["submission"]).delivery_id),
 }
