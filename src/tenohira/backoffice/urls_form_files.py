@@ -1,7 +1,12 @@
-"""Placeholder: filled in by the issue's work on this area."""
+"""Form files and templates under /staff/forms/files/ (backoffice.views_form_files)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from tenohira.backoffice import views_form_files
 
 app_name = "form_files"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views_form_files.index, name="index"),
+    path("templates/<slug:template>/", views_form_files.template, name="template"),
+]
