@@ -28,7 +28,8 @@ ACTIONS = {"backoffice:counter_start"}
 # Views whose parameter-free GET legitimately answers 200 for any staff member: the test
 # then checks that section A's data is absent from what they show.
 LISTS = {"backoffice:queue", "backoffice:export", "backoffice:counter", "backoffice:counter_handoff",
-         "backoffice:password", "audit:search", "insights:dashboard", "integrations:deliveries", "tallies:index"}
+         "backoffice:password", "audit:search", "insights:dashboard", "integrations:deliveries", "tallies:index",
+         "form_files:index"}
 
 
 def staff_patterns():
@@ -83,6 +84,8 @@ PARAMETERS = {
     "procedure_code": lambda w: w["version"].definition.procedure.code,
     # A failed delivery of section A's application to section A's business system.
     "delivery_id": lambda w: str(_dead_delivery(w["submission"]).delivery_id),
+    # A form template of the library (the page is closed to staff who build no forms).
+    "template": lambda w: "juminhyo",
 }
 
 
