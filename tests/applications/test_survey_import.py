@@ -173,3 +173,50 @@ def test_command(ank, tmp_path, capsys):
     assert Submission.objects.count() == 3
     from tenohira.audit.models import AuditRecord
     assert AuditRecord.objects.filter(action="survey.import_responses").count() == 1
+
+
+def _staff_client(username, roles):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tenohira.backoffice.models import StaffRole
+    user = get_user_model().objects.create_user(username, password="x-Passw0rd-2026")
+    TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+    for role, section in roles:
+        StaffRole.objects.create(user=user, role=role, section=section)
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=user).persistent_id
+    session.save()
+    return client
+
+
+def test_staff_surveys_page(ank):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tenohira.backoffice.models import Role
+    from tenohira.catalog.models import Section
+    clerk = _staff_client("tanto", [(Role.HANDLER, ank.section)])
+    other = Section.objects.create(department=ank.section.department, name="別の課")
+    stranger = _staff_client("yoso", [(Role.HANDLER, other)])
+
+    listing = clerk.get("/staff/surveys/").content.decode()
+    assert "ANK" in listing and "/staff/tallies/ANK/" in listing
+    assert "ANK" not in stranger.get("/staff/surveys/").content.decode()
+    assert stranger.get("/staff/surveys/ANK/").status_code == 404
+
+    blank = clerk.get("/staff/surveys/ANK/template.csv")
+    assert blank.content.decode("utf-8-sig").strip().split(",") == HEADER
+    from openpyxl import load_workbook
+    book = load_workbook(io.BytesIO(clerk.get("/staff/surveys/ANK/template.xlsx").content), read_only=True)
+    assert [c.value for c in next(book.active.iter_rows())] == HEADER
+
+    bad = clerk.post("/staff/surveys/ANK/", {"file": SimpleUploadedFile("p.csv", csv_bytes([GOOD[0], ["百歳"] + GOOD[0][1:]]))})
+    assert bad.status_code == 400 and "3行目「年代」" in bad.content.decode() and Submission.objects.count() == 0
+    good = clerk.post("/staff/surveys/ANK/", {"file": SimpleUploadedFile("p.xlsx", xlsx_bytes(GOOD))})
+    assert good.status_code == 200 and "3件の回答を取り込みました" in good.content.decode()
+    assert Submission.objects.filter(channel="paper").count() == 3
+    assert "回答 3件（うち紙 3件）" in clerk.get("/staff/surveys/ANK/").content.decode()

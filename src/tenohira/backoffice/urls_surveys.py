@@ -1,7 +1,13 @@
-"""Placeholder: filled in by the issue's work on this area."""
+"""/staff/surveys/: the surveys of the user's sections and the import of paper answers."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from tenohira.backoffice import views_surveys
 
 app_name = "surveys"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views_surveys.index, name="index"),
+    path("<str:code>/", views_surveys.detail, name="detail"),
+    path("<str:code>/template.<str:fmt>", views_surveys.template, name="template"),
+]

@@ -1,7 +1,12 @@
-"""Placeholder: filled in by the issue's work on this area."""
+"""/staff/insights/form-steps/: step statistics per form (where residents give up)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from tenohira.insights import views_steps
 
 app_name = "steps"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views_steps.index, name="index"),
+    path("<str:code>/", views_steps.detail, name="detail"),
+]
