@@ -2,6 +2,7 @@
 
 from tenohira.core import background
 from tenohira.integrations import services
+from tenohira.integrations.transfer import schedule  # noqa: F401  (registers the transfer on the timer)
 
 
 @background.task("integrations.deliver")
