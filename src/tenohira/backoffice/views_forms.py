@@ -223,7 +223,8 @@ def _editor_context(request, procedure, definition, **extra) -> dict:
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def editor(request, code: str):
+def editor(request, procedure_code: str):
+    code = procedure_code
     procedure, definition = _editing(request, code)
     if request.method == "GET":
         return render(request, "backoffice/forms/editor.html", _editor_context(request, procedure, definition))
@@ -406,7 +407,8 @@ def _save_field(request, definition, path: str) -> tuple[str, int]:
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def field(request, code: str, path: str):
+def field(request, procedure_code: str, field_key: str):
+    code, path = procedure_code, field_key
     procedure, definition = _editing(request, code)
     schema = definition.working_schema
     try:
@@ -462,7 +464,8 @@ def _save_step(request, definition, key: str):
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def step(request, code: str, key: str):
+def step(request, procedure_code: str, step_key: str):
+    code, key = procedure_code, step_key
     procedure, definition = _editing(request, code)
     schema = definition.working_schema
     try:
@@ -496,7 +499,8 @@ def step(request, code: str, key: str):
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def publish(request, code: str):
+def publish(request, procedure_code: str):
+    code = procedure_code
     procedure, definition = _editing(request, code)
     status, refused = 200, []
     if request.method == "POST":
@@ -557,8 +561,9 @@ def _framed(view):
 @_framed
 @staff_required
 @require_http_methods(["GET", "POST"])
-def preview(request, code: str):
-    """The start of the preview: begins again with nothing typed."""
+def preview(request, procedure_code: str):
+    """The start of the preview: a POST begins again with nothing typed."""
+    code = procedure_code
     procedure, definition, schema, problems = _preview_schema(request, code)
     if request.method == "POST" or schema is None:
         _keep_preview_raw(request, code, {})
@@ -574,7 +579,8 @@ def preview(request, code: str):
 @_framed
 @staff_required
 @require_http_methods(["GET", "POST"])
-def preview_step(request, code: str, step_key: str):
+def preview_step(request, procedure_code: str, step_key: str):
+    code = procedure_code
     procedure, definition, schema, problems = _preview_schema(request, code)
     if schema is None:
         return render(request, "backoffice/forms/preview_problems.html", {"procedure": procedure, "problems": problems})
@@ -622,7 +628,8 @@ def preview_step(request, code: str, step_key: str):
 
 @_framed
 @staff_required
-def preview_check(request, code: str):
+def preview_check(request, procedure_code: str):
+    code = procedure_code
     procedure, definition, schema, problems = _preview_schema(request, code)
     if schema is None:
         return render(request, "backoffice/forms/preview_problems.html", {"procedure": procedure, "problems": problems})
@@ -636,7 +643,8 @@ def preview_check(request, code: str):
 
 @staff_required
 @require_POST
-def preview_reset(request, code: str):
+def preview_reset(request, procedure_code: str):
+    code = procedure_code
     selectors.form_procedure_for(request.user, code)
     _keep_preview_raw(request, code, {})
     return HttpResponseRedirect(reverse("forms:preview", args=[code]))
