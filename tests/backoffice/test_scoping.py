@@ -29,7 +29,7 @@ ACTIONS = {"backoffice:counter_start"}
 # then checks that section A's data is absent from what they show.
 LISTS = {"backoffice:queue", "backoffice:export", "backoffice:counter", "backoffice:counter_handoff",
          "backoffice:password", "audit:search", "insights:dashboard", "integrations:deliveries", "tallies:index",
-         "form_files:index"}
+         "form_files:index", "forms:index"}
 
 
 def staff_patterns():
@@ -86,6 +86,8 @@ PARAMETERS = {
     "delivery_id": lambda w: str(_dead_delivery(w["submission"]).delivery_id),
     # A form template of the library (the page is closed to staff who build no forms).
     "template": lambda w: "juminhyo",
+    # A field of section A's form in the builder (フォーム作成).
+    "field_key": lambda w: w["version"].parsed().all_fields()[0].key,
 }
 
 
