@@ -43,7 +43,10 @@ def _lock(user, receipt_number: str) -> Submission:
     return Submission.objects.select_for_update().get(pk=submission.pk)
 
 
-def _notify(submission: Submission, subject: str, lines: list[str]) -> None:
+def notify_applicant(submission: Submission, subject: str, lines: list[str]) -> None:
+    """E-mail the applicant (if they gave an address) about their application, in the
+    back office's wording, through the outbox: one wording whoever moved it (staff, or a
+    business system through the pull API)."""
     if not submission.email:
         return
     body = [
@@ -83,7 +86,7 @@ def transition(user, receipt_number: str, to_status: str, *, comment: str = "", 
     lines = [f"申請の状況が「{label}」になりました。"]
     if comment.strip():
         lines += ["", "担当からのコメント:", comment.strip()]
-    _notify(submission, f"申請の状況が「{label}」になりました", lines)
+    notify_applicant(submission, f"申請の状況が「{label}」になりました", lines)
     return submission
 
 
@@ -138,7 +141,7 @@ def request_correction(user, receipt_number: str, *, fields: list[dict], message
         f"次のリンクから、該当する項目だけを直して再提出できます（{local(correction.expires_at):%Y年%m月%d日} まで有効）。",
         link_for(token),
     ]
-    _notify(submission, "申請内容の修正のお願い", lines)
+    notify_applicant(submission, "申請内容の修正のお願い", lines)
     return correction
 
 

@@ -136,7 +136,7 @@ def post_status(client: IntegrationClient, receipt_number: str, to_status: str, 
     """Move the application as the section would, with the message for the applicant on the
     status page and in the e-mail the back office sends for the same step. Returns the
     submission and the previous state."""
-    from tenohira.backoffice.services import _notify  # the back office's wording of the e-mail
+    from tenohira.backoffice.services import notify_applicant  # the same e-mail as a step taken by staff
 
     submission = get_submission(client, receipt_number, lock=True)
     message = message.strip()
@@ -156,5 +156,5 @@ def post_status(client: IntegrationClient, receipt_number: str, to_status: str, 
     lines = [f"申請の状況が「{label}」になりました。"]
     if message:
         lines += ["", "担当からのお知らせ:", message]
-    _notify(submission, f"申請の状況が「{label}」になりました", lines)
+    notify_applicant(submission, f"申請の状況が「{label}」になりました", lines)
     return submission, previous
