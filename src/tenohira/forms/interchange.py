@@ -266,7 +266,24 @@ def _decode(text: str) -> Any:
     if duplicates:
         names = "、".join(dict.fromkeys(_short(k) for k in duplicates[:10]))
         raise FormFileError([f"同じ名前の項目が1つのオブジェクトに2回あります: {names}"])
+    if _longest_string(document) > MAX_STRING:
+        raise FormFileError([f"長すぎる文字列があります（1つの文字列は {MAX_STRING:,} 文字までです）。"])
     return document
+
+
+def _longest_string(document: Any) -> int:
+    """Without recursion (the depth is bounded, but a loop needs no bound at all)."""
+    longest, pending = 0, [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            longest = max(longest, len(value))
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return longest
 
 
 _JSON_REASONS = {
