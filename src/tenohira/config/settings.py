@@ -284,6 +284,10 @@ for _proxy in TRUSTED_PROXIES:
         raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network") from _exc
 
 SESSION_COOKIE_HTTPONLY = True
+# Flash messages live in the server-side session, never in a cookie: Django's cookie storage
+# signs but does not encrypt, and a message may carry a key shown once (a webhook's
+# signing key) or a resident's name.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG and env_bool("HTTPS", False))
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -88,3 +88,5 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+from tenohira.integrations import admin_clients  # noqa: E402,F401  (the pull API's clients, in their own module)

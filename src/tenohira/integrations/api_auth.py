@@ -54,19 +54,33 @@ class NewClient:
 
 
 @transaction.atomic
+def new_client_id() -> str:
+    return "tnhc_" + secrets.token_hex(12)
+
+
+def rotate_credentials(client: IntegrationClient) -> tuple[str, str]:
+    """Give `client` a new API key and client secret (returned once: only their hashes are
+    kept) and end its access tokens: the old key, secret and tokens stop working at once."""
+    api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    client_secret = secrets.token_urlsafe(32)
+    client.api_key_prefix, client.api_key_hash = api_key[:12], digest(api_key)
+    client.client_secret_hash = digest(client_secret)
+    client.save(update_fields=["api_key_prefix", "api_key_hash", "client_secret_hash"])
+    client.tokens.all().delete()
+    return api_key, client_secret
+
+
 def create_client(*, name: str, sections, scopes: list[str], created_by=None) -> NewClient:
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
         raise ValueError(f"権限 {', '.join(unknown)} はありません。使える権限: {', '.join(SCOPES)}")
     if not sections:
         raise ValueError("読み書きできる所属を1つ以上指定してください。")
-    api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    client_secret = secrets.token_urlsafe(32)
     client = IntegrationClient.objects.create(
-        name=name, scopes=sorted(set(scopes)), api_key_prefix=api_key[:12], api_key_hash=digest(api_key),
-        client_id="tnhc_" + secrets.token_hex(12), client_secret_hash=digest(client_secret), created_by=created_by,
+        name=name, scopes=sorted(set(scopes)), client_id=new_client_id(), created_by=created_by,
     )
     client.sections.set(sections)
+    api_key, client_secret = rotate_credentials(client)
     return NewClient(client, api_key, client_secret)
 
 
