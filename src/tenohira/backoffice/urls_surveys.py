@@ -8,6 +8,6 @@ app_name = "surveys"
 
 urlpatterns = [
     path("", views_surveys.index, name="index"),
-    path("<str:code>/", views_surveys.detail, name="detail"),
-    path("<str:code>/template.<str:fmt>", views_surveys.template, name="template"),
+    path("<str:procedure_code>/", views_surveys.detail, name="detail"),
+    path("<str:procedure_code>/template.<str:fmt>", views_surveys.template, name="template"),
 ]

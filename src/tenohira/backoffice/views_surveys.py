@@ -44,7 +44,8 @@ def index(request):
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def detail(request, code: str):
+def detail(request, procedure_code: str):
+    code = procedure_code
     procedure = selectors.survey_procedure_for(request.user, code)
     context = {"procedure": procedure, "outcome": None, "refused": "", "max_mb": survey_import.MAX_BYTES // (1024 * 1024),
                "max_rows": survey_import.MAX_ROWS}
@@ -76,7 +77,8 @@ def detail(request, code: str):
 
 @staff_required
 @require_GET
-def template(request, code: str, fmt: str):
+def template(request, procedure_code: str, fmt: str):
+    code = procedure_code
     """The blank template: the header row only (UTF-8 with BOM, which Excel opens as
     such, or XLSX)."""
     procedure = selectors.survey_procedure_for(request.user, code)

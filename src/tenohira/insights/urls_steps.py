@@ -8,5 +8,5 @@ app_name = "steps"
 
 urlpatterns = [
     path("", views_steps.index, name="index"),
-    path("<str:code>/", views_steps.detail, name="detail"),
+    path("<str:procedure_code>/", views_steps.detail, name="detail"),
 ]

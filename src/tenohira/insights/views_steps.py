@@ -57,7 +57,8 @@ def index(request):
 
 @staff_required(check=may_view)
 @require_GET
-def detail(request, code: str):
+def detail(request, procedure_code: str):
+    code = procedure_code
     definition = selectors.form_steps_definitions_for(request.user).filter(procedure__code=code).first()
     if definition is None:
         raise Http404("form not found")
