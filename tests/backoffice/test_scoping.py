@@ -29,7 +29,7 @@ ACTIONS = {"backoffice:counter_start"}
 # then checks that section A's data is absent from what they show.
 LISTS = {"backoffice:queue", "backoffice:export", "backoffice:counter", "backoffice:counter_handoff",
          "backoffice:password", "audit:search", "insights:dashboard", "integrations:deliveries", "tallies:index",
-         "form_files:index", "forms:index"}
+         "form_files:index", "forms:index", "surveys:index", "steps:index"}
 
 
 def staff_patterns():
