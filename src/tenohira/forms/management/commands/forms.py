@@ -121,7 +121,7 @@ class Command(BaseCommand):
     def _refuse(self, headline: str, reasons: list[str]):
         for reason in reasons:
             self.stderr.write(f"- {reason}")
-        raise CommandError(f"{headline}（理由 {len(reasons)} 件）", returncode=1)
+        raise CommandError(f"{headline.rstrip('。')}（理由 {len(reasons)} 件）。", returncode=1)
 
 
 def _read(path: Path) -> bytes:
