@@ -76,7 +76,7 @@ def test_dump_of_a_definition_names_its_procedure_and_refuses_a_form_with_proble
 @pytest.mark.parametrize(("data", "expected"), [
     (b"", "ファイルが空です"),
     (b"\xff\xfe{\x00}\x00", "UTF-8 ではありません"),
-    ("{\"format\": \"tenohira-form\",}".encode(), "JSON として読み取れません（1 行"),
+    (b"{\"format\": \"tenohira-form\",}", "JSON として読み取れません（1 行"),
     (b"[1, 2, 3]", "JSON のオブジェクトではありません"),
     (b'{"format": "tenohira-form", "format": "x"}', "同じ名前の項目が1つのオブジェクトに2回あります: format"),
     (b'{"a": NaN}', "NaN は JSON の数ではありません"),

@@ -16,7 +16,6 @@ import re
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 
 
