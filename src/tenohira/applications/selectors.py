@@ -16,8 +16,9 @@ def published_form_version(procedure) -> FormVersion | None:
 
 
 def get_draft(public_id) -> Draft:
-    """The draft, with what its pages show (procedure, section) in the same query."""
-    drafts = Draft.objects.select_related("form_version__definition__procedure__section__department")
+    """The draft, with what its pages show (procedure, section) and its submission, if it
+    was sent, in the same query: every draft page asks whether it was sent."""
+    drafts = Draft.objects.select_related("form_version__definition__procedure__section__department", "submission")
     draft = drafts.filter(public_id=public_id).first()
     if draft is None:
         raise Http404("draft not found")

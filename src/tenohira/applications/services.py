@@ -145,7 +145,13 @@ def save_step(draft: Draft, step: Step, raw: dict, uploads: dict, removals: list
 
     Returns the new run and the upload problems (already phrased for the resident).
     """
-    draft = Draft.objects.select_for_update().get(pk=draft.pk)
+    given = draft
+    # The version is immutable once published: read with the lock, its schema column left
+    # unread (parsed() knows a published version's schema by its key).
+    draft = (
+        Draft.objects.select_for_update(of=("self",)).select_related("form_version")
+        .defer("form_version__schema").get(pk=draft.pk)
+    )
     previous = draft.raw.get(step.key, {})
     schema = draft.form_version.parsed()
     fields = schema.field_map()
@@ -166,14 +172,19 @@ def save_step(draft: Draft, step: Step, raw: dict, uploads: dict, removals: list
             attachment.delete()
     # A file input holds tokens of this draft's own files only: a token typed into the
     # POST (made up, or another draft's) would otherwise count as an attached file.
-    owned = set(draft.attachments.values_list("token", flat=True))
-    for name in list(raw):
-        if _file_field(fields, name) is not None:
+    file_inputs = [name for name in raw if _file_field(fields, name) is not None]
+    if file_inputs:
+        owned = set(draft.attachments.values_list("token", flat=True))
+        for name in file_inputs:
             raw[name] = [t for t in raw[name] if t in owned]
     draft.raw = {**draft.raw, step.key: raw}
     draft.expires_at = timezone.now() + draft_lifetime()
     draft.resume_expires_at = draft.expires_at if draft.resume_token_hash else None
     draft.save(update_fields=["raw", "expires_at", "resume_expires_at", "updated_at"])
+    steps.reached(draft, step.key)  # in this transaction: no commit of its own
+    # The caller's copy holds what was stored (its page shows it; no second read).
+    for name in ("raw", "expires_at", "resume_expires_at", "updated_at"):
+        setattr(given, name, getattr(draft, name))
     return run_of(draft), problems
 
 

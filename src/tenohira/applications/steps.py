@@ -10,14 +10,15 @@ id: the same draft always gives the same token, so a page is counted once per dr
 and once the draft is deleted (applications.services.purge_expired_drafts) no one can
 tell which draft or person a row came from.
 
-The step page is the busiest page of the site, so recording is one INSERT that ignores
-a row already there (bulk_create with ignore_conflicts: INSERT … ON CONFLICT DO NOTHING
-on PostgreSQL, INSERT OR IGNORE on SQLite): no SELECT first, no lock, no error.
+The step page is the busiest page of the site, so recording is one INSERT … ON CONFLICT
+DO NOTHING (PostgreSQL and SQLite alike): no SELECT first, no lock, no error, no
+transaction of its own. A step page records on GET; a step POST records inside the
+transaction that saves the step.
 """
 
 from __future__ import annotations
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -36,15 +37,22 @@ def token_of(public_id) -> str:
 def reached(draft, step_key: str) -> None:
     """Record that `draft` reached `step_key` (once; later calls change nothing).
 
-    Statistics never break a resident's page: a failure is swallowed inside its own
-    savepoint, so the caller's transaction goes on."""
+    One statement and one round trip: outside a transaction it commits on its own (no
+    BEGIN/COMMIT around it); inside one (starting a draft, saving a step, sending) it rides
+    on that transaction's commit. Statistics never break a resident's page: outside a
+    transaction a failure is swallowed; inside, ON CONFLICT leaves nothing to fail but
+    the database itself, which would fail the resident's own write too."""
     version = draft.form_version
-    row = StepReached(
-        definition_id=version.definition_id, form_version_id=version.pk, step_key=step_key[:100],
-        token=token_of(draft.public_id), day=timezone.localdate(),
-    )
+    params = [version.definition_id, version.pk, step_key[:100], token_of(draft.public_id), timezone.localdate()]
+    table = connection.ops.quote_name(StepReached._meta.db_table)
+    sql = (f"INSERT INTO {table} (definition_id, form_version_id, step_key, token, day) "
+           "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING")
+    if connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        return
     try:
-        with transaction.atomic():
-            StepReached.objects.bulk_create([row], ignore_conflicts=True)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
     except DatabaseError:  # pragma: no cover - a full disk must not cost the resident the page
         pass

@@ -210,8 +210,10 @@ def step(request, public_id, step_key: str):
     if current is None or not run.is_visible(current):
         target = run.first_incomplete() or run.visible[-1]
         return HttpResponseRedirect(reverse("applications:step", args=[draft.public_id, target.key]))
-    # Step statistics: one INSERT that is ignored after the first (applications.steps).
-    steps.reached(draft, current.key)
+    if request.method == "GET":
+        # Step statistics: one INSERT that is ignored after the first (applications.steps);
+        # a POST records inside the transaction that saves the step.
+        steps.reached(draft, current.key)
     returning = request.GET.get("return") == "check" or request.POST.get("return") == "check"
     accepting = draft.form_version.definition.is_accepting()
     show_errors = False
@@ -242,8 +244,7 @@ def step(request, public_id, step_key: str):
         run, upload_problems = services.save_step(draft, current, raw, uploads, removals)
         upload_problems = upload_refusals(request) + upload_problems  # refused while the body streamed
         extra_problems += upload_problems
-        draft.refresh_from_db()
-        raw = draft.raw.get(current.key, {})
+        raw = draft.raw.get(current.key, {})  # save_step gave `draft` what it stored
         if not accepting:
             return HttpResponseRedirect(reverse("applications:check", args=[draft.public_id]))
         if action == "save_later":
@@ -270,7 +271,9 @@ def step(request, public_id, step_key: str):
 
     outcome = run.outcomes.get(current.key) if show_errors else None
     locked = prefill.locked_inputs(schema, draft.identity)
-    bound = bind_step(run, current, raw, outcome, services.attachments_of(draft), locked=locked,
+    # The draft's files are read only for a page that can show one.
+    attachments = services.attachments_of(draft) if _has_file_field(current.fields) else {}
+    bound = bind_step(run, current, raw, outcome, attachments, locked=locked,
                       locked_note=prefill.note(draft.identity))
     prefilled = prefill.prefilled_fields(schema, draft.identity) & {f.key for f in current.fields}
     errors = error_summary(bound, extra_problems) if (show_errors or extra_problems) else []
@@ -294,6 +297,10 @@ def step(request, public_id, step_key: str):
         },
         status=400 if errors and request.method == "POST" else 200,
     )
+
+
+def _has_file_field(fields) -> bool:
+    return any(f.type == "file" or (f.type == "group" and _has_file_field(f.children)) for f in fields)
 
 
 def _removal(action: str, fields) -> dict | None:
@@ -455,6 +462,13 @@ def done(request, public_id):
     submission = getattr(draft, "submission", None)
     if submission is None:
         return HttpResponseRedirect(reverse("applications:check", args=[draft.public_id]))
+    # The draft's own form version, procedure and section (read with it) are the
+    # submission's: no query each for the page to name them.
+    submission.form_version = draft.form_version
+    if submission.procedure_id == draft.form_version.definition.procedure_id:
+        submission.procedure = draft.form_version.definition.procedure
+        if submission.section_id == submission.procedure.section_id:
+            submission.section = submission.procedure.section
     return render(request, "applications/done.html",
                   {"draft": draft, "submission": submission, "secret": _status_code(request)})
 
