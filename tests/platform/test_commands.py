@@ -50,7 +50,7 @@ def test_the_demo_prepares_the_city_and_its_mail_links_to_the_port_it_serves(tmp
         env=environment, capture_output=True, text=True, timeout=600, check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
-    assert "新規 452 件" in completed.stdout
+    assert "新規 453 件" in completed.stdout  # 452 procedures and the demo survey (ANK)
     assert "http://127.0.0.1:8123/" in completed.stdout
     with sqlite3.connect(tmp_path / "tenohira.sqlite3") as database:
         bodies = [body for (body,) in database.execute("SELECT body FROM core_outboxmessage")]

@@ -36,6 +36,12 @@ def staff_links(context) -> list[dict]:
         add("一括ダウンロード", "backoffice:export")
     if selectors.section_ids(user, {Role.HANDLER, Role.APPROVER}):
         add("窓口受付", "backoffice:counter")
+    if selectors.section_ids(user, selectors.FORM_EDITOR_ROLES) or selectors.is_dx_admin(user):
+        add("フォーム作成", "forms:index")
+        add("入力の離脱状況", "steps:index")
+    if selectors.section_ids(user, selectors.TALLY_ROLES) or selectors.is_dx_admin(user):
+        add("アンケート", "surveys:index")
+        add("集計表", "tallies:index")
     if selectors.section_ids(user) or selectors.is_dx_admin(user):
         add("業務システム連携", "integrations:deliveries")
     if selectors.is_dx_admin(user) or selectors.is_department_head(user):
