@@ -23,9 +23,11 @@ Which questions
   a per-response percentage would mislead); the tally says so in its notes.
 
 Two ways to count, one result
-  On PostgreSQL the counting is done in the database: one GROUP BY per question over the
-  jsonb answers (`answers -> 'q'`), together with the answers its show-conditions read,
-  so hidden and blank can be told apart without fetching rows. Elsewhere (SQLite) the
+  On PostgreSQL the counting is done in the database: the questions that need no other
+  answer are counted together in one scan (each response's answers read once, the wanted
+  keys taken from them), and a question with show-conditions by a GROUP BY of its own
+  over the jsonb answers (`answers -> 'q'`) together with the answers its conditions
+  read, so hidden and blank can be told apart without fetching rows. Elsewhere (SQLite) the
   rows are streamed once and the same keys are counted in Python. Both produce the same
   grouped counts, and one function turns grouped counts into the tally, so the two
   paths cannot disagree on the figures.
@@ -226,9 +228,41 @@ class _Plan:
         return [question.key] + [k for k in question.condition_keys if k != question.key]
 
 
-def _grouped_counts(rows, plan: _Plan, method: str | None) -> tuple[dict[str, Counter], Counter | None]:
+def _marginals_in_database(rows, keys: list[str], by_version: dict[int, int]) -> dict[str, Counter]:
+    """{key: {(version id, value): count}} for questions that need no other answer, in
+    ONE scan: each response's answers are read once and the wanted keys taken from them
+    (a GROUP BY per question reads every response again for each question). A key a
+    response does not hold counts as None, as `answers -> 'key'` would give."""
+    inner, params = rows.values("form_version_id", "answers").query.sql_with_params()
+    sql = (
+        "SELECT r.form_version_id, k.key, (r.answers -> k.key)::text, COUNT(*) "
+        f"FROM ({inner}) r CROSS JOIN unnest(%s::text[]) AS k(key) "
+        "WHERE r.answers ? k.key GROUP BY 1, 2, 3"
+    )
+    counts = {key: Counter() for key in keys}
+    present: Counter = Counter()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, list(keys)])
+        for version_id, key, value, n in cursor.fetchall():
+            value = json.loads(value)  # the JSON text of the answer (cast in the query)
+            counts[key][(version_id, _hashable(value))] += n
+            present[(version_id, key)] += n
+    for key in keys:
+        for version_id, total in by_version.items():
+            missing = total - present[(version_id, key)]
+            if missing:
+                counts[key][(version_id, None)] += missing
+    return counts
+
+
+def _grouped_counts(rows, plan: _Plan, method: str | None,
+                    by_version: dict[int, int] | None = None) -> tuple[dict[str, Counter], Counter | None]:
     if _use_database(method):
-        per_question = {q.key: _grouped_in_database(rows, plan.question_keys(q), True) for q in plan.questions}
+        alone = [q.key for q in plan.questions if len(plan.question_keys(q)) == 1]
+        per_question = _marginals_in_database(rows, alone, by_version) if alone and by_version is not None else {}
+        for q in plan.questions:
+            if q.key not in per_question:
+                per_question[q.key] = _grouped_in_database(rows, plan.question_keys(q), True)
         cross = _grouped_in_database(rows, plan.cross_keys, False) if plan.cross_keys else None
         return per_question, cross
     # One pass over the rows, counting the very keys the database path groups by.
@@ -448,7 +482,7 @@ def compute(scope: TallyScope, *, cross: tuple[str, str] | None = None, split: s
         cross_questions = [by_key[k] for k in chosen]
 
     plan = _Plan(questions, [q.key for q in cross_questions] if cross_questions else None)
-    per_question, cross_counts = _grouped_counts(rows, plan, method)
+    per_question, cross_counts = _grouped_counts(rows, plan, method, by_version)
     version_numbers = {v.pk: v.number for v in versions}
     definition_name = procedure.name
     notes = [NOTE_STATUSES, NOTE_PERSONAL]
