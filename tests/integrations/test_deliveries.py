@@ -319,3 +319,17 @@ def test_target_config_is_checked(world):
     assert not register.get("webhook").validate({"url": "http://127.0.0.1:8000/hook"})
     assert register.get("file_drop").validate({"directory": "relative/path"})
     assert register.get("email").validate({"to": "not an address"})
+
+
+def test_survey_responses_reach_only_a_target_set_up_for_the_survey(world):
+    from tenohira.forms.models import FormDefinition
+
+    FormDefinition.objects.filter(procedure=world.procedure).update(kind=FormDefinition.Kind.SURVEY)
+    section_wide = webhook(world, "http://127.0.0.1:1/")
+    response = submit(world.procedure)
+    assert not Delivery.objects.filter(submission=response).exists()  # not an application
+    for_the_survey = DeliveryTarget.objects.create(name="アンケート集計", kind="webhook", procedure=world.procedure,
+                                                   config={"url": "http://127.0.0.1:1/"})
+    second = submit(world.procedure, street="2-2-2")
+    assert list(Delivery.objects.filter(submission=second).values_list("target", flat=True)) == [for_the_survey.pk]
+    assert section_wide.pk != for_the_survey.pk

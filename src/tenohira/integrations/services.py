@@ -91,7 +91,20 @@ def targets_for(submission, event: str) -> list[DeliveryTarget]:
     targets = DeliveryTarget.objects.filter(is_active=True).filter(
         Q(section_id=submission.section_id) | Q(procedure_id=submission.procedure_id)
     )
-    return [t for t in targets if event in (t.events or DEFAULT_EVENTS) and register.get(t.kind)]
+    chosen = [t for t in targets if event in (t.events or DEFAULT_EVENTS) and register.get(t.kind)]
+    if any(t.procedure_id != submission.procedure_id for t in chosen) and _is_survey(submission):
+        # A survey's responses are not applications: a section's business system gets none
+        # of them; only a target set up for the survey itself does.
+        chosen = [t for t in chosen if t.procedure_id == submission.procedure_id]
+    return chosen
+
+
+def _is_survey(submission) -> bool:
+    from tenohira.forms.models import FormDefinition
+
+    return FormDefinition.objects.filter(
+        versions=submission.form_version_id, kind=FormDefinition.Kind.SURVEY
+    ).exists()
 
 
 def create_deliveries(submission, event: str) -> list[Delivery]:
