@@ -27,6 +27,7 @@ import time
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.db import connection as database
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -166,10 +167,13 @@ def deliver(delivery_pk: int, *more: int) -> bool | None:
     pks = [delivery_pk, *more]
     now = timezone.now()
     until = now + lease()
-    mine = _take(Delivery.objects.filter(pk__in=pks).filter(
-        Q(state=Delivery.State.PENDING) | Q(state=Delivery.State.SENDING)
-        | Q(state=Delivery.State.RETRYING, next_attempt_at__lte=now)
-    ), limit=len(pks), until=until)
+    if database.vendor == "postgresql":
+        mine = _claim(pks, now, until)
+    else:
+        mine = _take(Delivery.objects.filter(pk__in=pks).filter(
+            Q(state=Delivery.State.PENDING) | Q(state=Delivery.State.SENDING)
+            | Q(state=Delivery.State.RETRYING, next_attempt_at__lte=now)
+        ), limit=len(pks), until=until)
     if not mine:
         return None
     others = _take(_waiting(now).exclude(pk__in=pks), limit=BATCH - len(mine), until=until)
@@ -194,6 +198,31 @@ def _waiting(now: dt.datetime):
     )
 
 
+def _claim(pks: list[int], now: dt.datetime, until: dt.datetime) -> list[Delivery]:
+    """deliver()'s own rows on PostgreSQL, in one statement: lock what is still to send and
+    free (SKIP LOCKED), lease it and read it back, one round trip in its own commit. Most
+    dispatched tasks of a burst find their deliveries already sent along with another
+    batch, and for them this statement is the whole task; the query _take builds
+    cost several times more."""
+    table = database.ops.quote_name(Delivery._meta.db_table)
+    columns = ", ".join(("id", *_SENT_FIELDS))  # the attribute names are the column names
+    sending, pending, retrying = Delivery.State.SENDING, Delivery.State.PENDING, Delivery.State.RETRYING
+    sql = (
+        f"UPDATE {table} SET state = %s, lease_until = %s, next_attempt_at = %s "  # noqa: S608 (names from the model)
+        f"WHERE id IN (SELECT id FROM {table} WHERE id = ANY(%s) "
+        "AND (state IN (%s, %s) OR (state = %s AND next_attempt_at <= %s)) "
+        "AND (lease_until IS NULL OR lease_until <= %s) FOR UPDATE SKIP LOCKED) "
+        f"RETURNING {columns}"
+    )
+    with database.cursor() as cursor:
+        cursor.execute(sql, [sending, until, until, list(pks), pending, sending, retrying, now, now])
+        rows = cursor.fetchall()
+    if not rows:
+        return []
+    names = ["id", *_SENT_FIELDS]
+    return _load(sorted((Delivery.from_db(database.alias, names, row) for row in rows), key=lambda d: d.pk))
+
+
 def _take(deliveries, *, limit: int, until: dt.datetime | None = None) -> list[Delivery]:
     """Take up to `limit` deliveries no live worker holds, for one lease (until `until`),
     and commit at once (the rows are not locked while the targets are talked to). They
@@ -214,7 +243,13 @@ def _take(deliveries, *, limit: int, until: dt.datetime | None = None) -> list[D
         )
     for delivery in batch:
         delivery.state, delivery.lease_until, delivery.next_attempt_at = Delivery.State.SENDING, until, until
-    # Each target and submission once, however many of the batch share it.
+    return _load(batch)
+
+
+def _load(batch: list[Delivery]) -> list[Delivery]:
+    """Give taken deliveries their targets and submissions, each loaded once however many
+    of the batch share it (the document's procedure, section, form version and
+    attachments with them)."""
     targets = DeliveryTarget.objects.in_bulk({d.target_id for d in batch})
     submission_model = Delivery._meta.get_field("submission").related_model
     submissions = (
