@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from tenohira.applications import assurance, prefill, progress, selectors, services, steps, uploads
+from tenohira.applications import assurance, extensions, prefill, progress, selectors, services, steps, uploads
 from tenohira.applications.models import Draft
 from tenohira.catalog.models import Procedure
 from tenohira.catalog.selectors import get_published_procedure
@@ -368,6 +368,7 @@ def _check_page(request, draft, run, *, consent_error: str = "", signature_error
         request, "applications/check.html",
         {"draft": draft, "schema": run.schema, "summary": run.summary(), "procedure": procedure,
          "window": _window(definition), "contact": _section_contact(procedure), "errors": errors,
+         "notices": extensions.check_notices(draft, run),
          "consent_error": consent_error, "complete": run.complete,
          "signature": {
              "state": signature_state, "sign_url": _sign_url(draft),
@@ -470,7 +471,8 @@ def done(request, public_id):
         if submission.section_id == submission.procedure.section_id:
             submission.section = submission.procedure.section
     return render(request, "applications/done.html",
-                  {"draft": draft, "submission": submission, "secret": _status_code(request)})
+                  {"draft": draft, "submission": submission, "secret": _status_code(request),
+                   "panels": extensions.submission_panels(submission, audience="done")})
 
 
 def receipt_pdf(request, public_id):
@@ -593,6 +595,7 @@ def status(request):
             return render(request, "applications/status.html", context, status=400)
         context["submission"] = submission
         context.update(_status_details(submission, secret))
+        context["panels"] = extensions.submission_panels(submission, audience="status")
     return render(request, "applications/status.html", context)
 
 

@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "tenohira.forms",
     "tenohira.applications",
     "tenohira.identity",
+    "tenohira.payments",
     "tenohira.audit",
     "tenohira.backoffice",
     "tenohira.integrations",

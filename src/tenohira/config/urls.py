@@ -42,9 +42,13 @@ urlpatterns = [
     path("staff/surveys/", include("tenohira.backoffice.urls_surveys")),
     path("staff/tallies/", include("tenohira.insights.urls_tallies")),
     path("staff/integrations/", include("tenohira.integrations.urls")),
+    # Fees: 減免, 還付, counter payments, reconciliation and the accountant's reports.
+    path("staff/payments/", include("tenohira.backoffice.urls_payments")),
     path("staff/", include("tenohira.backoffice.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("", include("tenohira.identity.urls")),
+    # Paying a fee (/pay/…) and the providers' webhooks.
+    path("", include("tenohira.payments.urls")),
     path("", include("tenohira.applications.urls")),
     path("", include("tenohira.catalog.urls")),
     path("", include("tenohira.platform.urls")),

@@ -19,7 +19,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from tenohira.applications import account_access, progress, services
+from tenohira.applications import account_access, extensions, progress, services
 from tenohira.applications.models import Submission
 from tenohira.audit.services import record as audit
 from tenohira.core import residents
@@ -126,6 +126,7 @@ def application(request, receipt_number: str):
     return render(request, "identity/mypage_application.html", {
         **_row(submission),
         "history": services.public_history(submission),
+        "panels": extensions.submission_panels(submission, audience="mypage"),
         "sign_out_url": _sign_out_url(),
     })
 
