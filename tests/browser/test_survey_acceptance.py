@@ -538,6 +538,21 @@ def check_cross_table(table: dict, answers: list[dict]) -> None:
     assert expected_body[-1][1:] == [0] * (len(expected_body[-1]) - 1)
 
 
+def csv_blocks(text: str) -> dict[str, list[list[str]]]:
+    """The tally CSV's tables by title: the rows after each title's heading row."""
+    blocks: dict[str, list[list[str]]] = {}
+    rows = list(csv.reader(io.StringIO(text)))
+    for index, row in enumerate(rows):
+        if len(row) == 1 and (row[0].startswith("問") or row[0].startswith("クロス集計:")):
+            end = next((i for i in range(index + 1, len(rows)) if not rows[i]), len(rows))
+            blocks[row[0]] = rows[index + 2:end]
+    return blocks
+
+
+def csv_number(text: str) -> Decimal | None:
+    return None if text == "" else Decimal(text)
+
+
 READ_TABLES = """() => Array.from(document.querySelectorAll('.insights-table')).map(t => {
   const cells = sel => Array.from(t.querySelectorAll(sel)).map(r => Array.from(r.cells).map(c => c.textContent.trim()));
   return {id: t.id, title: t.querySelector('h3').textContent.trim(), head: cells('thead tr'),
@@ -629,6 +644,17 @@ def test_survey_built_answered_imported_and_tallied(live_server, clerk, phone: P
     for index, ((qid, label, ftype, options), table) in enumerate(zip(QUESTIONS, simple, strict=True), start=1):
         check_simple_table(table, index, qid, label, ftype, options, answers)
     check_cross_table(tables["cross"], answers)
+
+    # The CSV download (Shift_JIS, the page's link, so the same picks) holds the same figures.
+    with page.expect_download() as download:
+        page.get_by_role("link", name="CSV（Shift_JIS / CP932。古い Excel・業務システム向け）").click()
+    blocks = csv_blocks(download.value.path().read_bytes().decode("cp932"))
+    for table in tables.values():
+        rows = blocks[table["title"]]
+        page_rows = table["body"] + table["foot"]
+        assert [r[0] for r in rows[:len(page_rows)]] == [r[0] for r in page_rows], table["title"]
+        assert [[csv_number(v) for v in r[1:]] for r in rows[:len(page_rows)]] == \
+            [[number(v) for v in r[1:]] for r in page_rows], table["title"]
 
     # The command line gives the same cross tabulation as JSON.
     from django.core.management import call_command
