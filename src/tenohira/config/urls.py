@@ -44,6 +44,7 @@ urlpatterns = [
     path("staff/integrations/", include("tenohira.integrations.urls")),
     # Fees: 減免, 還付, counter payments, reconciliation and the accountant's reports.
     path("staff/payments/", include("tenohira.backoffice.urls_payments")),
+    path("staff/accounting/", include("tenohira.backoffice.urls_accounting")),
     path("staff/", include("tenohira.backoffice.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("", include("tenohira.identity.urls")),
