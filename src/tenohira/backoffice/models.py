@@ -14,6 +14,9 @@ class Role(models.TextChoices):
     DX_ADMIN = "dx_admin", _("DX管理者")
     AUDITOR = "auditor", _("監査")
     DEPARTMENT_HEAD = "department_head", _("部局長")
+    # 会計管理者: city-wide like DX管理者 and 監査 (no section, no department); reconciles
+    # fees (消込) and reads the receipts' figures, never applications.
+    ACCOUNTANT = "accountant", _("会計管理者")
 
 
 SECTION_ROLES = {Role.HANDLER, Role.APPROVER, Role.SECTION_ADMIN}
