@@ -53,6 +53,11 @@ def is_dx_admin(user) -> bool:
     return (Role.DX_ADMIN, None) in roles_of(user)
 
 
+def is_accountant(user) -> bool:
+    """会計管理者: city-wide, reads fees and their reconciliation, never applications."""
+    return (Role.ACCOUNTANT, None) in roles_of(user)
+
+
 def department_ids(user, roles=DEPARTMENT_ROLES) -> set[int]:
     """Departments in which `user` holds one of `roles` (部局長)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
