@@ -408,6 +408,14 @@ MYPAGE_LINK_LIMIT_PER_HOUR = int(os.environ.get("MYPAGE_LINK_LIMIT_PER_HOUR", "5
 # nothing left in their マイページ (docs/identity.md).
 IDENTITY_ACCOUNT_DORMANT_DAYS = int(os.environ.get("IDENTITY_ACCOUNT_DORMANT_DAYS", str(3 * 365)))
 
+# Card payments through Stripe's API (tenohira.payments.contrib.stripe_card). The API base
+# is Stripe's own unless a stand-in or a proxy is named (`tenohira demo` points it at its
+# demo payment service); every call gives up after PAYMENTS_STRIPE_TIMEOUT seconds.
+PAYMENTS_STRIPE_API_BASE = os.environ.get("PAYMENTS_STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+PAYMENTS_STRIPE_SECRET_KEY = os.environ.get("PAYMENTS_STRIPE_SECRET_KEY", "")
+PAYMENTS_STRIPE_WEBHOOK_SECRET = os.environ.get("PAYMENTS_STRIPE_WEBHOOK_SECRET", "")
+PAYMENTS_STRIPE_TIMEOUT = float(os.environ.get("PAYMENTS_STRIPE_TIMEOUT", "10"))
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
