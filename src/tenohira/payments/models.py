@@ -9,6 +9,7 @@ No card number, wallet id or PIN is ever stored: only the provider's reference.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.conf import settings
@@ -61,6 +62,10 @@ class FeeSetting(models.Model):
         return f"{self.procedure} {self.get_timing_display()}"
 
 
+def new_assessment_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
 class Assessment(models.Model):
     """調定: the amount the city asks for one application."""
 
@@ -77,6 +82,9 @@ class Assessment(models.Model):
         PARTIALLY_REFUNDED = "partially_refunded", _("一部還付")
 
     number = models.CharField(_("調定番号"), max_length=30, unique=True)
+    # The resident's links (/pay/<token>/, the e-mail, the receipt PDF) name the assessment
+    # by this random token: the 調定番号 and 受付番号 are sequential and easy to guess.
+    token = models.CharField(max_length=43, unique=True, default=new_assessment_token, editable=False)
     submission = models.ForeignKey("applications.Submission", on_delete=models.PROTECT, related_name="assessments")
     procedure = models.ForeignKey("catalog.Procedure", on_delete=models.PROTECT, related_name="assessments")
     fee_item = models.ForeignKey(FeeItem, on_delete=models.PROTECT, related_name="assessments")
