@@ -44,8 +44,9 @@ class _Answer:
 
 
 def _context() -> ssl.SSLContext:
-    """Certificates checked against the same authorities as before (the requests
-    package's bundle), host names checked."""
+    """Certificates checked against the authorities a requests call trusts (the certifi
+    bundle it ships), so the choice of client changes nothing for a target; host names
+    checked."""
     global _tls_context
     if _tls_context is None:
         from requests.certs import where
@@ -66,11 +67,12 @@ def _dropped(connection: http.client.HTTPConnection) -> bool:
     sock = connection.sock
     if sock is None:
         return True
+    poller = select.poll()  # not select(): a busy worker may hold descriptors past 1024
+    poller.register(sock, select.POLLIN)
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
+        return bool(poller.poll(0))
+    except OSError:
         return True
-    return bool(readable)
 
 
 def post(url: str, body: bytes, headers: dict, *, timeout: float) -> _Answer:
