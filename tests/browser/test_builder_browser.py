@@ -178,7 +178,7 @@ def test_clerk_builds_previews_and_publishes_a_form_residents_can_use(live_serve
     expect(preview.locator("h1")).to_have_text("手数料")
     expect(preview.locator("output")).to_have_text("600円")
     preview.get_by_role("button", name="次へ進む").last.click()
-    expect(preview.locator("h1")).to_have_text("申請内容の確認")
+    expect(preview.locator("h1")).to_have_text("入力内容の確認")  # the same heading as the resident's check page
     expect(preview.get_by_text("プレビューのため、送信はできません。")).to_be_visible()
     frame_width = page.locator(".builder-preview__frame").evaluate("el => el.getBoundingClientRect().width")
     assert frame_width <= 390
