@@ -451,3 +451,13 @@ INTEGRATION_TOKEN_SECONDS = int(os.environ.get("INTEGRATION_TOKEN_SECONDS", "360
 # a higher one is already visible, and the cursor must not skip it.
 INTEGRATION_SETTLE_SECONDS = int(os.environ.get("INTEGRATION_SETTLE_SECONDS", "2"))
 INTEGRATION_RATE_PER_MINUTE = int(os.environ.get("INTEGRATION_RATE_PER_MINUTE", "600"))
+
+# PayPay (payments.contrib.paypay, docs/payments-providers.md): the keys of the merchant's
+# PayPay for Developers account; the sandbox unless PAYMENTS_PAYPAY_PRODUCTION is on.
+PAYMENTS_PAYPAY_API_KEY = os.environ.get("PAYMENTS_PAYPAY_API_KEY", "")
+PAYMENTS_PAYPAY_API_SECRET = os.environ.get("PAYMENTS_PAYPAY_API_SECRET", "")
+PAYMENTS_PAYPAY_MERCHANT_ID = os.environ.get("PAYMENTS_PAYPAY_MERCHANT_ID", "")
+PAYMENTS_PAYPAY_PRODUCTION = env_bool("PAYMENTS_PAYPAY_PRODUCTION", False)
+# The convenience-store / Pay-easy collection agent (収納代行, payments.contrib.konbini).
+PAYMENTS_KONBINI_API_BASE = os.environ.get("PAYMENTS_KONBINI_API_BASE", "")
+PAYMENTS_KONBINI_API_KEY = os.environ.get("PAYMENTS_KONBINI_API_KEY", "")
