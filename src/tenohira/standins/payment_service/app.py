@@ -24,10 +24,11 @@ file when one is given, so a restarted demo still knows its sessions.
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import datetime as dt
 import hashlib
 import hmac
-import csv
 import io
 import json
 import queue
@@ -376,10 +377,8 @@ class Service:
         waiting: list[tuple[float, int, dict]] = []
         next_sweep = 0.0
         while not self._closing.is_set():
-            try:
+            with contextlib.suppress(queue.Empty):
                 waiting.append(self._outbox.get(timeout=0.2))
-            except queue.Empty:
-                pass
             now = time.monotonic()
             if now >= next_sweep:
                 self.sweep()
