@@ -46,6 +46,8 @@ def staff_links(context) -> list[dict]:
         add("業務システム連携", "integrations:deliveries")
     if selectors.is_dx_admin(user) or selectors.is_department_head(user):
         add("DX推進の状況", "insights:dashboard")
+    if selectors.is_accountant(user) or selectors.is_dx_admin(user):
+        add("会計", "accounting:index")
     if selectors.is_auditor(user):
         add("監査ログ", "audit:search")
     if user.is_staff and selectors.is_dx_admin(user):
