@@ -143,6 +143,7 @@ class Service:
         self.idempotency: dict[str, tuple[str, int, dict]] = {}
         self.deliveries: list[dict] = []               # what was sent where (for tests)
         self.controls = self._default_controls(webhook_url)
+        self.generation = 0                            # a reset drops events still waiting to be sent
         self._load()
         self._outbox: queue.Queue = queue.Queue()
         self._closing = threading.Event()
@@ -179,6 +180,7 @@ class Service:
             self.refunds.clear()
             self.idempotency.clear()
             self.deliveries.clear()
+            self.generation += 1
             self.controls = self._default_controls(webhook_url)
             self._save()
 
@@ -357,6 +359,7 @@ class Service:
         """Queue one event (sent after any configured delay, twice if told to)."""
         with self.lock:
             controls = dict(self.controls)
+            generation = self.generation
         if controls["webhook_amount"] is not None and "amount_total" in obj:
             obj = {**obj, "amount_total": controls["webhook_amount"], "amount_subtotal": controls["webhook_amount"]}
         obj.pop("x_description", None)
@@ -365,7 +368,7 @@ class Service:
                  "request": {"id": None, "idempotency_key": None}, "data": {"object": obj}}
         due = time.monotonic() + float(controls["webhook_delay_seconds"] or 0)
         for _ in range(2 if controls["webhook_twice"] else 1):
-            self._outbox.put((due, 1, event))
+            self._outbox.put((due, 1, generation, event))
 
     def sign(self, body: bytes, timestamp: int | None = None) -> str:
         timestamp = int(time.time()) if timestamp is None else timestamp
@@ -374,7 +377,7 @@ class Service:
 
     def _send_loop(self) -> None:
         session = requests.Session()
-        waiting: list[tuple[float, int, dict]] = []
+        waiting: list[tuple[float, int, int, dict]] = []
         next_sweep = 0.0
         while not self._closing.is_set():
             with contextlib.suppress(queue.Empty):
@@ -385,10 +388,12 @@ class Service:
                 next_sweep = now + 1
             due = [w for w in waiting if w[0] <= now]
             waiting = [w for w in waiting if w[0] > now]
-            for _, attempt, event in due:
+            for _, attempt, generation, event in due:
+                if generation != self.generation:
+                    continue
                 if not self._deliver(session, event, attempt) and attempt < WEBHOOK_ATTEMPTS:
                     # Back off 0.5, 1, 2, 4 s: a site restarting still gets the event.
-                    waiting.append((time.monotonic() + 0.5 * 2 ** (attempt - 1), attempt + 1, event))
+                    waiting.append((time.monotonic() + 0.5 * 2 ** (attempt - 1), attempt + 1, generation, event))
         session.close()
 
     def _deliver(self, http: requests.Session, event: dict, attempt: int) -> bool:
