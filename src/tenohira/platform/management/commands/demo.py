@@ -24,6 +24,7 @@ from tenohira.platform.demo import (
     IdentityProviderStandIn,
 )
 from tenohira.platform.server import run_gunicorn
+from tenohira.standins.payment_service.launcher import CARD_DECLINED, CARD_OK, PaymentServiceStandIn
 
 
 def own_embedded_database() -> bool:
@@ -48,12 +49,14 @@ class Command(BaseCommand):
         parser.add_argument("--no-serve", action="store_true", help="準備だけして起動しない")
         parser.add_argument("--idp-port", type=int, default=None,
                             help="デジタル認証アプリの代替サービス（デモ用）のポート（既定: --port の次の番号）")
+        parser.add_argument("--payment-port", type=int, default=None,
+                            help="デモ用の決済サービスのポート（既定: --port の2つ後の番号）")
         parser.add_argument(
             "--allow-database", action="store_true",
             help="デモ専用の SQLite 以外のデータベース（DATABASE_URL）にデモのデータと公開パスワードのアカウントを書き込むことを許可する",
         )
 
-    def handle(self, *args, port, host, no_serve, allow_database, idp_port=None, **options):
+    def handle(self, *args, port, host, no_serve, allow_database, idp_port=None, payment_port=None, **options):
         if not settings.DEMO:
             raise CommandError("tenohira demo は TENOHIRA_DEMO を有効にして実行してください（tenohira コマンドが自動で行います）。")
         if not allow_database and not own_embedded_database():
@@ -99,24 +102,35 @@ class Command(BaseCommand):
             self.stdout.write(f"  マイナンバーカード: デジタル認証アプリの代替サービス（デモ用、本物ではありません） {standin.url}/")
             self.stdout.write(f"    架空の住民でログインします。暗証番号（数字4桁）{DEMO_IDP_PIN}、"
                               f"署名用パスワード（英数字6〜16文字）{DEMO_IDP_SIGNING_PASSWORD}")
+        # A demo given a card provider of its own (PAYMENTS_STRIPE_SECRET_KEY) keeps it.
+        payments = None
+        if not settings.PAYMENTS_STRIPE_SECRET_KEY:
+            payments = PaymentServiceStandIn(settings.DATA_DIR, host, port, payment_port or port + 2)
+            self.stdout.write(f"  クレジットカード: デモ用の決済サービス（本物ではありません） {payments.url}/")
+            self.stdout.write(f"    テスト用カード番号 {CARD_OK}（支払いできます）、{CARD_DECLINED}（使えないカード）")
         self.stdout.write("")
         if no_serve:
             return
-        if standin is not None:
-            try:
-                standin.start()
-            except RuntimeError as exc:
-                raise CommandError(str(exc)) from exc
-            self._use_standin(standin)
+        started = []
+        try:
+            for stand_in in (standin, payments):
+                if stand_in is not None:
+                    stand_in.start()
+                    started.append(stand_in)
+                    self._use_standin(stand_in)
+        except RuntimeError as exc:
+            for stand_in in started:
+                stand_in.stop()
+            raise CommandError(str(exc)) from exc
         try:
             self.stdout.write("Ctrl+C で終了します。")
             run_gunicorn(host, port, workers=2, access_log=False, background_worker=settings.BACKGROUND != "celery")
         finally:
-            if standin is not None:
-                standin.stop()
+            for stand_in in started:
+                stand_in.stop()
 
     def _use_standin(self, standin):
-        """The stand-in becomes the My Number card provider of this run. Settings are read
+        """The stand-in becomes the provider of this run (My Number card, card payments). Settings are read
         when a request needs them, and gunicorn's workers fork from this process, so they
         see the change; the environment carries it to the background process too."""
         import os
