@@ -115,6 +115,9 @@ class AssessmentCounter(models.Model):
     fiscal_year = models.PositiveIntegerField(primary_key=True)
     last = models.PositiveIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"{self.fiscal_year}: {self.last}"
+
 
 class Payment(models.Model):
     """One attempt to collect an assessment: online through a provider, or at the counter."""
@@ -198,6 +201,9 @@ class PaymentEvent(models.Model):
                                     name="payment_event_once"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.kind} {self.from_state}→{self.to_state}"
+
 
 class Decision(models.TextChoices):
     PENDING = "pending", _("承認待ち")
@@ -224,6 +230,9 @@ class Reduction(models.Model):
     class Meta:
         verbose_name = _("減免")
         verbose_name_plural = _("減免")
+
+    def __str__(self) -> str:
+        return f"減免 {self.amount}円"
 
 
 class Refund(models.Model):
@@ -254,6 +263,9 @@ class Refund(models.Model):
         verbose_name = _("還付")
         verbose_name_plural = _("還付")
 
+    def __str__(self) -> str:
+        return f"還付 {self.amount}円"
+
 
 class SettlementImport(models.Model):
     """One provider settlement file (入金明細) read for 消込, with what did not match."""
@@ -272,3 +284,6 @@ class SettlementImport(models.Model):
     class Meta:
         verbose_name = _("入金明細の取込み")
         verbose_name_plural = _("入金明細の取込み")
+
+    def __str__(self) -> str:
+        return self.file_name

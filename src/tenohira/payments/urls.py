@@ -1,7 +1,14 @@
-"""Placeholder: filled in by the payments work (resident pages under /pay/, webhooks)."""
+"""The resident's payment pages and the providers' webhooks (mounted at the site's root)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from tenohira.payments import views
 
 app_name = "payments"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("pay/return/<uuid:public_id>/", views.payment_return, name="return"),
+    path("pay/<str:token>/", views.pay, name="pay"),
+    path("pay/<str:token>/receipt.pdf", views.receipt, name="receipt"),
+    path("api/v1/payments/webhooks/<slug:provider>", views.webhook, name="webhook"),
+]
