@@ -324,3 +324,57 @@ def test_a_settlement_file_of_200000_lines_is_read(provider):
     data = ("\r\n".join(lines) + "\r\n").encode("cp932")
     parsed = provider.parse_settlement(data)
     assert len(parsed) == 200_000 and parsed[-1].line_number == 200_001
+
+
+# -- through the payments core: numbers issued, paid at a store, reconciled by the file ---------
+
+@pytest.mark.django_db
+def test_a_store_payment_from_numbers_to_reconciliation(api, submit, fee_form, fee_item):
+    from tenohira.payments import reconcile, services
+    from tenohira.payments.models import Assessment, FeeSetting
+
+    FeeSetting.objects.create(procedure=fee_form.definition.procedure, timing="at_submission",
+                              fee_item=fee_item, providers=["konbini"])
+    assessment = Assessment.objects.get(submission=submit())
+    assert assessment.amount_due == 600
+
+    created = recorded("konbini_create.json")
+    created["amount"] = 600
+    api.post(f"{BASE}/payments", json=created, status=201)
+    payment = services.start_payment(assessment.token, "konbini")
+    assert payment.state == "awaiting"
+    payment.refresh_from_db()
+    assert payment.provider_ref == "KB2025040100012345"
+    assert payment.payment_number == "20250401123456"
+    assert payment.payment_extra == {"確認番号": "4821", "収納機関番号": "58091"}
+    assert json.loads(api.calls[0].request.body)["order_id"] == payment.idempotency_key
+
+    paid = recorded("konbini_status_paid.json")
+    paid["amount"] = 600
+    api.get(f"{BASE}/payments/{payment.idempotency_key}", json=paid)
+    services.refresh_payment(payment, source="poll")
+    payment.refresh_from_db()
+    assessment.refresh_from_db()
+    assert payment.state == "captured" and payment.method == "konbini"
+    assert assessment.state == "paid"
+
+    data = "\r\n".join([
+        HEADER, "2025/04/03,セブン-イレブン,20250401123456,KB2025040100012345,600,66,2025/04/10", "",
+    ]).encode("cp932")
+    result = reconcile.import_settlement(data, provider="konbini", file_name="nyukin_20250410.csv")
+    assert result.matched == 1
+    payment.refresh_from_db()
+    assessment.refresh_from_db()
+    assert payment.state == "reconciled" and payment.provider_fee == 66
+    assert payment.settled_on == dt.date(2025, 4, 10)
+    assert assessment.state == "reconciled"
+
+
+@pytest.mark.django_db
+def test_a_bad_settlement_file_is_refused_through_the_core_with_every_line(fee_item):
+    from tenohira.payments import reconcile
+
+    with pytest.raises(reconcile.SettlementRefused) as caught:
+        reconcile.import_settlement((DATA / "konbini_settlement_bad.csv").read_bytes(), provider="konbini",
+                                    file_name="bad.csv")
+    assert [problem.split("行目")[0] for problem in caught.value.problems] == ["3", "4", "5", "6", "7"]

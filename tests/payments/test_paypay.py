@@ -320,3 +320,61 @@ def test_notification_is_a_hint_naming_the_payment_never_its_state(provider):
 def test_malformed_or_foreign_notifications_are_refused(provider, body):
     with pytest.raises(InvalidWebhook):
         provider.parse_webhook(body, {})
+
+
+# -- through the payments core: the redirect never comes, polling settles it ---------------------
+
+@pytest.fixture
+def paypay_assessment(db, submit, fee_form, fee_item):
+    from tenohira.payments.models import Assessment, FeeSetting
+
+    FeeSetting.objects.create(procedure=fee_form.definition.procedure, timing="at_submission",
+                              fee_item=fee_item, providers=["paypay"])
+    return Assessment.objects.get(submission=submit())
+
+
+def _recorded_for(payment_row, name):
+    answer = recorded(name)
+    answer["data"]["merchantPaymentId"] = payment_row.idempotency_key
+    return answer
+
+
+def test_paid_in_the_app_and_never_back_then_polling_settles_it(api, paypay_assessment):
+    from tenohira.payments import services
+
+    api.post(f"{SANDBOX}/v2/codes", json=recorded("paypay_create_qr_code.json"), status=201)
+    attempt = services.start_payment(paypay_assessment.token, "paypay")
+    attempt.refresh_from_db()
+    assert attempt.state == "awaiting"
+    assert attempt.provider_ref == attempt.idempotency_key
+    assert attempt.payment_extra["code_id"] == "04-Xq7bT2kLmN3pR8sV"
+    assert json.loads(api.calls[0].request.body)["merchantPaymentId"] == attempt.idempotency_key
+
+    # The notification alone changes nothing (a hint); asking PayPay does.
+    hint = PayPayProvider().parse_webhook((DATA / "paypay_webhook_transaction.json").read_bytes(), {})
+    services.handle_webhook("paypay", hint)
+    attempt.refresh_from_db()
+    assert attempt.state == "awaiting"
+
+    api.get(f"{SANDBOX}/v2/codes/payments/{attempt.idempotency_key}",
+            json=_recorded_for(attempt, "paypay_details_completed.json"))
+    services.refresh_payment(attempt, source="poll")
+    attempt.refresh_from_db()
+    paypay_assessment.refresh_from_db()
+    assert attempt.state == "captured" and not attempt.flagged
+    assert paypay_assessment.state == "paid"
+
+
+def test_an_amount_paypay_reports_differently_is_flagged_not_paid(api, paypay_assessment):
+    from tenohira.payments import services
+
+    api.post(f"{SANDBOX}/v2/codes", json=recorded("paypay_create_qr_code.json"), status=201)
+    attempt = services.start_payment(paypay_assessment.token, "paypay")
+    answer = _recorded_for(attempt, "paypay_details_completed.json")
+    answer["data"]["amount"]["amount"] = 60
+    api.get(f"{SANDBOX}/v2/codes/payments/{attempt.idempotency_key}", json=answer)
+    services.refresh_payment(attempt, source="poll")
+    attempt.refresh_from_db()
+    paypay_assessment.refresh_from_db()
+    assert attempt.flagged and attempt.state != "captured"
+    assert paypay_assessment.state == "awaiting_payment"
