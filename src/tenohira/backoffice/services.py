@@ -20,6 +20,7 @@ from tenohira.backoffice import selectors, workflow
 from tenohira.core import outbox
 from tenohira.core.fiscal import local
 from tenohira.core.site import public_url
+from tenohira.payments import staff_services as fee_rules
 
 
 class WorkflowError(Exception):
@@ -78,6 +79,11 @@ def transition(user, receipt_number: str, to_status: str, *, comment: str = "", 
         )
     if to_status == Submission.Status.REJECTED and not comment.strip():
         raise WorkflowError("却下するときは理由を入力してください。申請者にお知らせします。")
+    if to_status == Submission.Status.APPROVED:
+        # A procedure may ask for its fee before approval (FeeSetting.require_before_approval).
+        blocker = fee_rules.approval_blocker(submission)
+        if blocker:
+            raise WorkflowError(blocker)
     from_label = submission.get_status_display()
     record_event(submission, to_status, actor=user, actor_label=staff_label(user), comment=comment.strip())
     audit("status_change", user=user, target=submission.receipt_number,
