@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -139,9 +139,12 @@ def queue(
     date_to: dt.date | None = None,
     overdue: bool = False,
     text: str = "",
+    payment: str = "",
 ) -> QuerySet[Submission]:
     """A section queue with the filters of the queue page, newest first."""
     items = submissions_for(user)
+    if payment in PAYMENT_FILTERS:
+        items = items.filter(_payment_condition(payment))
     if section_id:
         items = items.filter(section_id=section_id)
     if procedure_id:
@@ -169,6 +172,35 @@ def queue(
 
 def _start_of(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+# --- 手数料 (payments): the queue's filter by the fee's state -----------------------------
+
+PAYMENT_FILTERS = {
+    "awaiting": "支払い待ち",
+    "paid": "支払い済み",
+    "flagged": "要確認",
+    "expired": "期限切れ",
+    "reduction_pending": "減免承認待ち",
+    "refund_pending": "還付承認待ち",
+}
+
+
+def _payment_condition(key: str):
+    """EXISTS over the application's assessments (most applications have none)."""
+    from tenohira.payments.models import Assessment, Payment, Reduction, Refund
+
+    here = OuterRef("pk")
+    A = Assessment.State
+    found = {
+        "awaiting": Assessment.objects.filter(submission=here, state=A.AWAITING),
+        "paid": Assessment.objects.filter(submission=here, state__in=[A.PAID, A.SETTLED, A.RECONCILED]),
+        "flagged": Payment.objects.filter(assessment__submission=here, flagged=True),
+        "expired": Assessment.objects.filter(submission=here, state=A.EXPIRED),
+        "reduction_pending": Reduction.objects.filter(assessment__submission=here, state="pending"),
+        "refund_pending": Refund.objects.filter(payment__assessment__submission=here, state="pending"),
+    }[key]
+    return Exists(found)
 
 
 # --- 書かない窓口 (counter entry) ---------------------------------------------------------
