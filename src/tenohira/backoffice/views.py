@@ -28,7 +28,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tenohira.applications.attachments import open_stored
 from tenohira.applications.models import Submission
 from tenohira.audit.services import record as audit
-from tenohira.backoffice import diffs, evidence, login, selectors, services, workflow
+from tenohira.backoffice import (
+    diffs,
+    evidence,
+    login,
+    selectors,
+    services,
+    views_payments,
+    workflow,
+)
 from tenohira.backoffice.auth import staff_required
 from tenohira.backoffice.forms import (
     CorrectionForm,
@@ -216,13 +224,17 @@ def queue(request):
     form = QueueFilterForm(data, sections=sections, procedures=procedures)
     form.is_valid()
     filters = form.filters()
-    items = selectors.queue(request.user, section_id=section.pk, **filters)
+    # 手数料の状態 (payments): an unknown value is left out, like the form's other filters.
+    payment = request.GET.get("payment", "")
+    payment = payment if payment in selectors.PAYMENT_FILTERS else ""
+    items = selectors.queue(request.user, section_id=section.pk, payment=payment, **filters)
     page = _queue_page(items, _page_number(request.GET.get("page")))
     query = {k: v for k, v in data.items() if k != "page" and v not in ("", None)}
     return render(request, "backoffice/queue.html", {
         "form": form, "sections": sections, "section": section, "page": page,
         "query": urlencode(query), "today": timezone.localdate(),
-        "filtered": any(v for k, v in filters.items() if k != "status") or filters["status"] != "open",
+        "filtered": any(v for k, v in filters.items() if k != "status") or filters["status"] != "open" or bool(payment),
+        "payment": payment, "payment_filters": selectors.PAYMENT_FILTERS,
     })
 
 
@@ -287,6 +299,8 @@ def _render_detail(request, receipt_number: str, *, error: str = "", status: int
         "overdue": bool(submission.due_date and submission.due_date < today
                         and submission.status in selectors.OPEN_STATUSES),
         "age_days": (today - timezone.localtime(submission.submitted_at).date()).days,
+        # 手数料: assessments, payments, 減免 and 還付 (backoffice.views_payments).
+        "fee": views_payments.panel(request.user, submission, roles),
     }, status=status)
 
 
