@@ -30,7 +30,7 @@ ACTIONS = {"backoffice:counter_start"}
 LISTS = {"backoffice:queue", "backoffice:export", "backoffice:counter", "backoffice:counter_handoff",
          "backoffice:password", "audit:search", "insights:dashboard", "integrations:deliveries", "tallies:index",
          "form_files:index", "forms:index", "surveys:index", "steps:index",
-         "accounting:index", "accounting:receipts", "accounting:daily"}
+         "accounting:index", "accounting:receipts", "accounting:daily", "staff_payments:approvals"}
 
 
 def staff_patterns():
