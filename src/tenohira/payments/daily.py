@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import sys
 from collections import defaultdict
 
 from django.db.models import Count, Sum
@@ -63,16 +64,45 @@ def channel(provider: str, method: str) -> str:
     return "online_card"
 
 
+def _method_entry(provider: str, method: str):
+    """The provider's own description of a method (contrib.counter.METHODS: label and
+    whether cashless), when it has one."""
+    plugin = register.get(provider)
+    if plugin is None:
+        return None
+    methods = getattr(plugin, "METHODS", None)
+    if methods is None:
+        methods = getattr(sys.modules.get(type(plugin).__module__), "METHODS", None)
+    return methods.get(method) if isinstance(methods, dict) else None
+
+
+def cashless(provider: str, method: str) -> bool:
+    """Cashless in the national definition (credit, debit, e-money, QR/barcode, bank
+    transfer): cash at the counter is not, and neither is a convenience-store payment
+    (paid in cash at the shop's till); Pay-easy (a bank's online transfer) is."""
+    if is_counter(provider):
+        entry = _method_entry(provider, method)
+        if isinstance(entry, dict) and "cashless" in entry:
+            return bool(entry["cashless"])
+        flag = getattr(entry, "cashless", None)
+        if flag is not None:
+            return bool(flag)
+        return method not in COUNTER_CASH_METHODS
+    if method == "konbini" or (provider == "konbini" and method != "payeasy"):
+        return False
+    return True
+
+
 def method_label(provider: str, method: str) -> str:
     """「クレジットカード」, 「窓口（現金）」 …: how the resident paid, in words."""
     plugin = register.get(provider)
-    labels = getattr(plugin, "METHODS", None) or {}
-    entry = labels.get(method) if isinstance(labels, dict) else None
-    label = ""
+    entry = _method_entry(provider, method)
     if isinstance(entry, dict):
         label = str(entry.get("label", ""))
-    elif isinstance(entry, str | tuple | list):
-        label = str(entry[0] if isinstance(entry, tuple | list) else entry)
+    elif isinstance(entry, str):
+        label = entry
+    else:
+        label = str(getattr(entry, "label", "") or "")
     label = label or METHOD_LABELS.get(method) or (str(plugin.label) if plugin and plugin.label else method or provider)
     return f"窓口（{label}）" if is_counter(provider) else label
 
