@@ -13,6 +13,13 @@ docs/insights-cashless-paperless.md). Facts:
   cashless payments, cash unknown) is reported on its own (`cashless_only`) and left out
   of the ratio, numerator and denominator both: counting its unknown cash as 0 would
   make the city look more cashless than it is.
+* Payments received through Tenohira (payments: online by card, PayPay, convenience
+  store; at a counter recorded by staff). Online ones count under the facility
+  「オンライン」, counter ones under their facility. A facility with imported data for the
+  period (POS transactions, or a yearly total or 独自集計 used by the report) is counted
+  from that data only: its till already holds the payments a clerk recorded here, and
+  adding both would count them twice. The `payments` key says what was added and what
+  was left to the imported data.
 
 Ratios are cashless ÷ sales (by amount) and cashless payments ÷ payments (by count),
 rounded half-up to 0.1 — except the overall ratio by amount, which is rounded half-up to
@@ -39,6 +46,9 @@ from tenohira.core.fiscal import JST
 from tenohira.insights.imports.pos import published_precision_ratio, round2
 from tenohira.insights.models import FacilityCashless, PosTransaction
 from tenohira.insights.numbers import exact_pct, pct, round1
+from tenohira.payments import daily as payment_methods
+from tenohira.payments.models import Payment
+from tenohira.payments.states import MONEY_RECEIVED
 
 # キャッシュレス・ビジョン (METI): cashless payments 40% of consumption by 2025.
 NATIONAL_TARGET_PCT = Decimal("40.0")
@@ -57,7 +67,12 @@ COLUMNS = {
     "ratio_by_count": "キャッシュレス比率・件数(%)",
     "source": "出典",
 }
-SOURCE_LABELS = {"pos": "POS 取引", "totals": "施設別年計", "cashless_only": "独自集計（キャッシュレスのみ）"}
+SOURCE_LABELS = {"pos": "POS 取引", "totals": "施設別年計", "cashless_only": "独自集計（キャッシュレスのみ）",
+                 "payments": "てのひらの収納"}
+#: Where online payments (no counter, no facility) are counted.
+ONLINE_FACILITY = "オンライン"
+#: A counter payment recorded without a facility.
+UNKNOWN_COUNTER = "窓口（施設の記録なし）"
 
 
 def _bounds(period_start: dt.date, period_end: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -95,6 +110,49 @@ def _grouped(queryset, *fields) -> list[dict]:
 
 def _pos_figures(row: dict) -> dict:
     return _figures(row["sales"] or 0, row["cashless_amount"] or 0, row["count"], row["cashless_count"])
+
+
+def _tenohira_payments(start: dt.datetime, end: dt.datetime) -> list[dict]:
+    """Payments received through Tenohira in [start, end), grouped as the POS facts are
+    (facility, fee item, method, cashless, month) with their count and amount."""
+    rows = (
+        Payment.objects.filter(state__in=MONEY_RECEIVED, captured_at__gte=start, captured_at__lt=end)
+        .annotate(year=ExtractYear("captured_at", tzinfo=JST), month=ExtractMonth("captured_at", tzinfo=JST))
+        .values("provider", "method", "facility", "assessment__fee_item__name", "year", "month")
+        .annotate(count=Count("id"), amount=Sum("amount"))
+        .order_by()
+    )
+    grouped = []
+    for row in rows:
+        counter = payment_methods.is_counter(row["provider"])
+        grouped.append({
+            "facility": (row["facility"] or UNKNOWN_COUNTER) if counter else ONLINE_FACILITY,
+            "fee_item": row["assessment__fee_item__name"],
+            "method": payment_methods.method_label(row["provider"], row["method"]),
+            "cashless": payment_methods.cashless(row["provider"], row["method"]),
+            "year": row["year"], "month": row["month"], "count": row["count"], "amount": row["amount"] or 0,
+        })
+    return grouped
+
+
+def _sum_payments(rows: list[dict], *keys: str) -> dict[tuple, dict]:
+    """The rows added up by `keys`, in the shape `_grouped` gives POS rows."""
+    sums: dict[tuple, dict] = {}
+    for row in rows:
+        entry = sums.setdefault(tuple(row[k] for k in keys),
+                                {"sales": 0, "cashless_amount": 0, "count": 0, "cashless_count": 0})
+        entry["sales"] += row["amount"]
+        entry["count"] += row["count"]
+        if row["cashless"]:
+            entry["cashless_amount"] += row["amount"]
+            entry["cashless_count"] += row["count"]
+    return sums
+
+
+def _add(into: dict | None, more: dict) -> dict:
+    if into is None:
+        return dict(more)
+    return {key: (into.get(key) or 0) + more[key] for key in ("sales", "cashless_amount", "count", "cashless_count")}
 
 
 def _calendar_year(period_start: dt.date, period_end: dt.date) -> int | None:
@@ -175,6 +233,14 @@ def section(period_start: dt.date, period_end: dt.date) -> dict:
             })
         _check_published_ratio(entry, total, year, flags, numerator=total.cashless, denominator=total.sales)
         facilities.append(entry)
+    imported = set(by_facility) | set(totals) | {t.facility for t in own_tallies}
+    received = _tenohira_payments(start, end)
+    added = [row for row in received if row["facility"] not in imported]
+    left = [row for row in received if row["facility"] in imported]
+    for (name,), row in sorted(_sum_payments(added, "facility").items()):
+        facilities.append({"facility": name, "source": "payments", "source_label": SOURCE_LABELS["payments"],
+                           **_pos_figures(row), "published": None, "flags": []})
+    counted = len(by_facility) + len({row["facility"] for row in added})
     facilities.sort(key=lambda f: (f["ratio_by_amount"] is None, -(f["ratio_by_amount"] or 0), -f["sales_yen"],
                                    f["facility"]))
 
@@ -188,14 +254,14 @@ def section(period_start: dt.date, period_end: dt.date) -> dict:
         "cash_yen": sum(f["cash_yen"] for f in facilities),
         "cashless_yen": cashless,
         "ratio_by_amount": round2(exact_pct(cashless, sales)),
-        "transactions": count if by_facility else None,
-        "cashless_transactions": cashless_count if by_facility else None,
-        "ratio_by_count": pct(cashless_count, count) if by_facility else None,
+        "transactions": count if counted else None,
+        "cashless_transactions": cashless_count if counted else None,
+        "ratio_by_count": pct(cashless_count, count) if counted else None,
         "facilities": len(facilities),
     }
-    if from_totals and by_facility:
+    if from_totals and counted:
         notes.append(
-            f"件数の比率は POS 取引のある {len(by_facility)} 施設のみの値です"
+            f"件数の比率は POS 取引{'またはてのひらの収納' if added else ''}のある {counted} 施設のみの値です"
             f"（{len(from_totals)} 施設は年計の金額のみ）。"
         )
     if from_totals:
@@ -207,23 +273,35 @@ def section(period_start: dt.date, period_end: dt.date) -> dict:
             "（現金の額が分からないため、キャッシュレス比率の分母にも分子にも含めていません）。"
         )
 
-    fee_items = [{"fee_item": row["fee_item"], **_pos_figures(row)} for row in _grouped(payments, "fee_item")]
+    by_fee_item = {row["fee_item"]: row for row in _grouped(payments, "fee_item")}
+    for (name,), row in _sum_payments(added, "fee_item").items():
+        by_fee_item[name] = _add(by_fee_item.get(name), row)
+    fee_items = [{"fee_item": name, **_pos_figures(row)} for name, row in by_fee_item.items()]
     fee_items.sort(key=lambda f: (-f["sales_yen"], f["fee_item"]))
 
-    methods = [
-        {"method": row["method"], "cashless": row["cashless"], "transactions": row["count"],
-         "amount_yen": row["amount"] or 0}
+    by_method = {
+        (row["method"], row["cashless"]): {"count": row["count"], "amount": row["amount"] or 0}
         for row in payments.values("method", "cashless").annotate(count=Count("id"), amount=Sum("amount"))
+    }
+    for row in added:
+        entry = by_method.setdefault((row["method"], row["cashless"]), {"count": 0, "amount": 0})
+        entry["count"] += row["count"]
+        entry["amount"] += row["amount"]
+    methods = [
+        {"method": method, "cashless": is_cashless, "transactions": row["count"], "amount_yen": row["amount"]}
+        for (method, is_cashless), row in by_method.items()
     ]
     methods.sort(key=lambda m: (-m["transactions"], m["method"]))
 
     months = []
-    if by_facility:
+    if counted:
         monthly = {
             (row["year"], row["month"]): row
             for row in _grouped(payments.annotate(year=ExtractYear("at", tzinfo=JST),
                                                   month=ExtractMonth("at", tzinfo=JST)), "year", "month")
         }
+        for key, row in _sum_payments(added, "year", "month").items():
+            monthly[key] = _add(monthly.get(key), row)
         empty = {"sales": 0, "cashless_amount": 0, "count": 0, "cashless_count": 0}
         for year_month in _months(period_start, period_end):
             months.append({"month": f"{year_month[0]}-{year_month[1]:02d}",
@@ -245,6 +323,16 @@ def section(period_start: dt.date, period_end: dt.date) -> dict:
         "total": total,
         "facilities": facilities,
         "cashless_only": cashless_only,
+        # Tenohira's own payments: what was added (online and facilities without imported
+        # data) and what was left to a facility's imported data (never counted twice).
+        "payments": {
+            "transactions": sum(row["count"] for row in added),
+            "amount_yen": sum(row["amount"] for row in added),
+            "facilities": sorted({row["facility"] for row in added}),
+            "left_to_imported": {"transactions": sum(row["count"] for row in left),
+                                 "amount_yen": sum(row["amount"] for row in left),
+                                 "facilities": sorted({row["facility"] for row in left})},
+        },
         "fee_items": fee_items,
         "months": months,
         "methods": methods,
