@@ -9,6 +9,7 @@ after a provider's page is asked from the provider, never read from the query st
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -27,6 +28,32 @@ logger = logging.getLogger(__name__)
 #: A provider's event is a few kilobytes; anything past this is refused unread.
 WEBHOOK_MAX_BYTES = 64 * 1024
 PAID_STATES = {Assessment.State.PAID, Assessment.State.SETTLED, Assessment.State.RECONCILED}
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url or "")
+    if parts.scheme not in {"https", "http"} or not parts.netloc:
+        return ""
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def checkout_origins(providers) -> list[str]:
+    """Where the pay buttons' POST may be redirected: the Content Security Policy allows
+    forms to lead only to the site itself (form-action 'self'), and browsers apply it to
+    the redirect that follows the POST as well. A provider names its hosted pages'
+    origins with `checkout_origins()`; Stripe's are known here."""
+    from django.conf import settings
+
+    origins: set[str] = set()
+    for provider in providers:
+        named = getattr(provider, "checkout_origins", None)
+        if callable(named):
+            origins.update(_origin(url) for url in named())
+        elif provider.name == "stripe_card":
+            base = getattr(settings, "PAYMENTS_STRIPE_API_BASE", "") or ""
+            origins.add(_origin(base) if base and "api.stripe.com" not in base else "https://checkout.stripe.com")
+    origins.discard("")
+    return sorted(origins)
 
 
 def _not_found(request):
@@ -70,7 +97,12 @@ def pay(request, token: str):
             # No hosted page (konbini: the number is shown), or the attempt failed at once.
             return HttpResponseRedirect(reverse("payments:return", args=[payment.public_id]))
         assessment = selectors.assessment_by_token(token)
-    return render(request, "payments/pay.html", _pay_context(assessment, error=error), status=400 if error else 200)
+    context = _pay_context(assessment, error=error)
+    response = render(request, "payments/pay.html", context, status=400 if error else 200)
+    origins = checkout_origins(context["providers"]) if context["payable"] else []
+    if origins:
+        response._csp_update = {"form-action": origins}
+    return response
 
 
 @never_cache
