@@ -427,6 +427,34 @@ def record_counter_payment(assessment: Assessment, *, user, roles, method: str, 
     return payment
 
 
+# --- 調定 by staff ----------------------------------------------------------------------
+
+
+def assess_by_staff(submission, *, user, roles, request=None) -> Assessment:
+    """調定 for an application that has none although its procedure takes a fee (one taken
+    at the counter, or sent before the fee setting existed): the same assessment the
+    online submission makes (payments.services.assess_submission), from the stored answers."""
+    _need(roles, COUNTER_ROLES, "調定できるのは、この所属の担当または決裁者です。")
+    try:
+        from tenohira.payments.services import assess_submission
+    except ImportError:
+        raise FeeError("調定の機能は、この環境ではまだ使えません。") from None
+    from tenohira.applications.models import Submission
+
+    with transaction.atomic():
+        # The application's row is the lock: two clicks never make two assessments.
+        submission = Submission.objects.select_for_update().get(pk=submission.pk)
+        if Assessment.objects.filter(submission=submission).exclude(state=A.CANCELLED).exists():
+            raise FeeError("この申請にはすでに調定があります。")
+        assessment = assess_submission(submission)
+        if assessment is None:
+            raise FeeError("この申請の手数料は0円か、手続きに手数料の支払い設定がないため、調定できません。")
+        record_note(assessment, kind="staff", actor=user, actor_label=actor_label(user), detail={"why": "assess"})
+        audit("fee_assess", user=user, target=submission.receipt_number,
+              detail={"assessment": assessment.number, "amount": assessment.amount_due}, request=request)
+    return assessment
+
+
 # --- approval needs the fee first -------------------------------------------------------
 
 
@@ -468,7 +496,7 @@ def _computed_fee(submission, setting: FeeSetting) -> int:
 
 
 __all__ = [
-    "FeeError", "StateError", "approval_blocker", "counter_methods", "decide_reduction", "decide_refund",
+    "FeeError", "StateError", "approval_blocker", "assess_by_staff", "counter_methods", "decide_reduction", "decide_refund",
     "execute_refund", "record_counter_payment", "refundable_amount", "request_reduction", "request_refund",
     "retry_refund",
 ]
