@@ -12,6 +12,7 @@ app_name = "staff_payments"
 
 urlpatterns = [
     path("", views_payments.approvals, name="approvals"),
+    path("<str:receipt_number>/assess/", views_payments.assess, name="assess"),
     path("<str:receipt_number>/request/", views_payments.request_payment, name="request"),
     path("<str:receipt_number>/counter/", views_payments.counter, name="counter"),
     path("<str:receipt_number>/reduction/", views_payments.reduction, name="reduction"),

@@ -172,6 +172,8 @@ def panel(user, submission, roles: set[str] | None = None) -> dict | None:
     return {
         "setting": setting, "rows": rows, "history": history, "user_id": user.pk,
         "may_decide": may_decide, "no_assessment": not assessments,
+        "can_assess": not [a for a in assessments if a.state != A.CANCELLED] and setting is not None
+        and may_counter and submission.status not in CLOSED,
         "blocker": fees.approval_blocker(submission) if submission.status in selectors.OPEN_STATUSES else "",
     }
 
@@ -227,6 +229,22 @@ def request_payment(request, receipt_number: str):
         messages.error(request, str(exc) or "この操作をする権限がありません。")
         return HttpResponseRedirect(_detail_url(submission))
     messages.success(request, f"{assessment.amount_due:,}円の支払いを依頼しました。申請者にメールでお知らせします。")
+    return HttpResponseRedirect(_detail_url(submission))
+
+
+# --- 調定する ---------------------------------------------------------------------------
+
+
+@staff_required
+@require_POST
+def assess(request, receipt_number: str):
+    submission, roles = _scoped(request, receipt_number)
+    try:
+        assessment = fees.assess_by_staff(submission, user=request.user, roles=roles, request=request)
+    except (fees.FeeError, StateError, PermissionDenied) as exc:
+        messages.error(request, str(exc) or "この操作をする権限がありません。")
+        return HttpResponseRedirect(_detail_url(submission))
+    messages.success(request, f"調定しました（調定番号 {assessment.number}、{assessment.amount_due:,}円）。")
     return HttpResponseRedirect(_detail_url(submission))
 
 
