@@ -530,3 +530,21 @@ def test_another_sections_staff_reach_no_fee_page(staff, staff_client, make_subm
     assert staff_client(staff.other_handler).get(
         f"/staff/payments/{own.receipt_number}/counter/", {"assessment": a.pk}
     ).status_code == 404
+
+
+def test_assess_by_staff(staff, staff_client, make_submission):
+    pytest.importorskip("tenohira.payments.services")
+    submission = make_submission(copies=2)  # no fee setting yet: no assessment
+    item = FeeItem.objects.create(code="F009", name="証明手数料")
+    FeeSetting.objects.create(procedure=submission.procedure, timing="after_review", fee_item=item)
+    assert not Assessment.objects.filter(submission=submission).exists()
+    page = staff_client(staff.handler).get(f"/staff/submissions/{submission.receipt_number}/").content.decode()
+    assert "調定する" in page
+    url = f"/staff/payments/{submission.receipt_number}/assess/"
+    refused = staff_client(staff.section_admin).post(url, follow=True)
+    assert "担当または決裁者" in refused.content.decode()
+    staff_client(staff.handler).post(url)
+    staff_client(staff.handler).post(url)  # a second click makes no second assessment
+    assessment = Assessment.objects.get(submission=submission)
+    assert (assessment.amount_due, assessment.state) == (600, A.ASSESSED)
+    assert AuditRecord.objects.filter(action="fee_assess").count() == 1
