@@ -12,6 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 import responses
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from tenohira.payments.contrib import konbini as konbini_module
 from tenohira.payments.contrib.konbini import KonbiniProvider, SettlementFileError
@@ -260,6 +263,17 @@ def test_every_bad_line_is_named(provider):
     assert not caught.value.retry
 
 
+def test_empty_rows_as_spreadsheets_save_them_are_skipped(provider):
+    data = "\r\n".join([HEADER, "2025/04/03,ローソン,1,A1,600,66,2025/04/10", ",,,,,,", "", ",,,,,,"]).encode("cp932")
+    assert [line.transaction_id for line in provider.parse_settlement(data)] == ["A1"]
+
+
+def test_full_width_digits_are_not_yen(provider):
+    data = "\r\n".join([HEADER, "2025/04/03,ローソン,1,A1,６００,66,2025/04/10"]).encode("cp932")
+    with pytest.raises(SettlementFileError, match="2行目: 金額「６００」"):
+        provider.parse_settlement(data)
+
+
 def test_dates_in_the_agents_usual_forms(provider):
     data = "\r\n".join([
         HEADER,
@@ -378,3 +392,25 @@ def test_a_bad_settlement_file_is_refused_through_the_core_with_every_line(fee_i
         reconcile.import_settlement((DATA / "konbini_settlement_bad.csv").read_bytes(), provider="konbini",
                                     file_name="bad.csv")
     assert [problem.split("行目")[0] for problem in caught.value.problems] == ["3", "4", "5", "6", "7"]
+
+
+# -- any bytes at all: a list of lines or a refusal, never a crash -------------------------------
+
+_cells = st.one_of(st.text(max_size=12), st.sampled_from(["2025/04/03", "600", "66", "KB1", "1,200", ""]))
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(st.one_of(
+    st.binary(max_size=300),
+    st.lists(st.lists(_cells, min_size=0, max_size=9), max_size=6).map(
+        lambda rows: "\r\n".join([HEADER] + [",".join(row) for row in rows]).encode("cp932", "replace")),
+))
+def test_any_file_is_read_or_refused_never_crashes(data):
+    try:
+        lines = KonbiniProvider().parse_settlement(data)
+    except SettlementFileError as refused:
+        assert refused.errors and all(isinstance(error, str) for error in refused.errors)
+    else:
+        for line in lines:
+            assert line.amount >= 1 and 0 <= line.fee <= line.amount
+            assert isinstance(line.settled_on, dt.date)

@@ -64,9 +64,9 @@ SETTLEMENT_COLUMNS = ["収納日", "店舗/収納機関", "お客様番号", "�
 MAX_SETTLEMENT_BYTES = 20 * 1024 * 1024
 MAX_SETTLEMENT_LINES = 200_000   # lines after the header
 MAX_ERRORS_IN_MESSAGE = 20
-_DATE = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$|^(\d{4})-(\d{2})-(\d{2})$|^(\d{4})(\d{2})(\d{2})$")
-_YEN = re.compile(r"^\d{1,3}(,\d{3})*$|^\d+$")
-_CUSTOMER = re.compile(r"^[0-9-]{1,30}$")
+_DATE = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$|^(\d{4})-(\d{2})-(\d{2})$|^(\d{4})(\d{2})(\d{2})$", re.ASCII)
+_YEN = re.compile(r"^\d{1,3}(,\d{3})*$|^\d+$", re.ASCII)
+_CUSTOMER = re.compile(r"^[0-9-]{1,30}$")  # ASCII digits only
 _TXN = re.compile(r"^[0-9A-Za-z_.:-]{1,100}$")
 
 
@@ -245,17 +245,22 @@ class KonbiniProvider(Provider):
 
         errors: list[str] = []
         result: list[SettlementLine] = []
+        # A file holds a few dozen dates over many lines: each is read once.
+        dates: dict[str, dt.date | None] = {}
+        columns = len(SETTLEMENT_COLUMNS)
         for row in reader:
             number = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue  # a blank line (often the last)
-            problems: list[str] = []
-            if len(row) != len(SETTLEMENT_COLUMNS):
-                errors.append(f"{number}行目: 列の数が{len(row)}です（{len(SETTLEMENT_COLUMNS)}列のはず）。")
+            if len(row) != columns:
+                if not any(cell.strip() for cell in row):
+                    continue  # a blank line (often the last)
+                errors.append(f"{number}行目: 列の数が{len(row)}です（{columns}列のはず）。")
                 continue
-            paid_on_s, place, customer, txn, amount_s, fee_s, settled_s = (cell.strip() for cell in row)
-            paid_on = self._date(paid_on_s)
-            settled_on = self._date(settled_s)
+            problems: list[str] = []
+            paid_on_s, place, customer, txn, amount_s, fee_s, settled_s = [cell.strip() for cell in row]
+            if not (paid_on_s or place or customer or txn or amount_s or fee_s or settled_s):
+                continue  # ",,,,,,": an empty row as spreadsheets save it
+            paid_on = dates[paid_on_s] if paid_on_s in dates else dates.setdefault(paid_on_s, self._date(paid_on_s))
+            settled_on = dates[settled_s] if settled_s in dates else dates.setdefault(settled_s, self._date(settled_s))
             if paid_on is None:
                 problems.append(f"収納日「{paid_on_s[:20]}」が日付ではありません")
             if settled_on is None:
@@ -300,7 +305,11 @@ class KonbiniProvider(Provider):
 
     @staticmethod
     def _yen(value: str) -> int | None:
-        if not _YEN.match(value) or len(value) > 15:
+        if len(value) > 15:
+            return None
+        if value.isascii() and value.isdigit():
+            return int(value)
+        if not _YEN.match(value):
             return None
         return int(value.replace(",", ""))
 
