@@ -356,3 +356,21 @@ def test_receipt_pdf_only_once_paid(fee_setting, submit, client, fake_provider):
     for expected in ("領収書", "山田 花子", "600円", "住民票等交付手数料", assessment.number,
                      submission.receipt_number, "テスト払い", "サンプル市"):
         assert expected in text, expected
+
+
+def test_admin_edits_settings_and_lists_assessments_read_only(fee_setting, submit, client, django_user_model):
+    fee_setting()
+    submit()
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    admin_user = django_user_model.objects.create_superuser("root", "root@example.jp", "x")
+    device = TOTPDevice.objects.create(user=admin_user, name="phone", confirmed=True)
+    client.force_login(admin_user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id  # the admin asks for the second factor
+    session.save()
+    for url in ("/admin/payments/feeitem/", "/admin/payments/feesetting/", "/admin/payments/assessment/",
+                "/admin/payments/payment/"):
+        assert client.get(url).status_code == 200, url
+    assert client.get("/admin/payments/assessment/add/").status_code == 403
