@@ -16,7 +16,7 @@ import uuid
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
@@ -350,14 +350,17 @@ def _flag(payment: Payment, assessment: Assessment, reason: str, *, source: str)
     logger.warning("payment %s of %s flagged: %s", payment.public_id, assessment.number, reason)
 
 
-def apply_snapshot(payment: Payment, snapshot: Snapshot, *, source: str) -> Payment:
+def apply_snapshot(payment: Payment, snapshot: Snapshot, *, source: str, locked: Assessment | None = None) -> Payment:
     """Apply what the provider says about an attempt, under row locks.
 
     Money is counted only when the amount and currency equal the attempt's and the
     assessment's amount due; otherwise the attempt is flagged for staff and the
-    assessment stays awaiting payment. Applying the same report twice changes nothing."""
-    with transaction.atomic():
-        assessment = Assessment.objects.select_for_update().get(pk=payment.assessment_id)
+    assessment stays awaiting payment. Applying the same report twice changes nothing.
+    `locked`: the assessment, already locked by the caller (a webhook)."""
+    # No savepoint: a failure undoes the caller's whole transaction, which is what every
+    # caller wants (a webhook's event id must not be kept without its effect).
+    with transaction.atomic(savepoint=False):
+        assessment = locked or Assessment.objects.select_for_update().get(pk=payment.assessment_id)
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         if payment.provider_ref and snapshot.provider_ref and snapshot.provider_ref != payment.provider_ref:
             _flag(payment, assessment, "事業者の通知の取引IDがこの支払いと違います。", source=source)
@@ -426,25 +429,30 @@ def handle_webhook(provider_name: str, event: WebhookEvent) -> str:
     snapshot = event.snapshot
     if snapshot is None or not snapshot.provider_ref:
         return "ignored"
-    payment = Payment.objects.filter(provider=provider_name, provider_ref=snapshot.provider_ref).first()
+    # The partial unique index's own condition, and no ORDER BY (first() would add one):
+    # PostgreSQL then reads the one row through that index.
+    payment = next(iter(Payment.objects.filter(provider=provider_name, provider_ref=snapshot.provider_ref)
+                        .exclude(provider_ref="").order_by()[:1]), None)
     if payment is None:
         # Not an attempt of ours (or not yet committed: polling finds it then).
         logger.info("webhook %s from %s for an unknown attempt", event.event_id, provider_name)
         return "ignored"
     with transaction.atomic():
         assessment = Assessment.objects.select_for_update().get(pk=payment.assessment_id)
-        try:
-            # The event id is kept first, in a savepoint: a second delivery of the same
-            # event (a retry, a replay) fails here and changes nothing.
-            with transaction.atomic():
-                PaymentEvent.objects.create(
-                    assessment=assessment, payment=payment, at=timezone.now(), kind="webhook",
-                    provider=provider_name, provider_event_id=event.event_id[:100],
-                    detail={"type": event.type[:60], "state": snapshot.state},
-                )
-        except IntegrityError:
+        # A second delivery of the same event (a retry, a replay) is found here and changes
+        # nothing. Every event of this attempt waits for the assessment's lock, so the check
+        # and the insert cannot interleave; the unique constraint (provider, event id)
+        # stays the backstop (a violation undoes everything and the provider retries).
+        event_id = event.event_id[:100]
+        if PaymentEvent.objects.filter(provider=provider_name, provider_event_id=event_id).exclude(
+                provider_event_id="").exists():
             return "replay"
-        apply_snapshot(payment, snapshot, source="webhook")
+        PaymentEvent.objects.create(
+            assessment=assessment, payment=payment, at=timezone.now(), kind="webhook",
+            provider=provider_name, provider_event_id=event_id,
+            detail={"type": event.type[:60], "state": snapshot.state},
+        )
+        apply_snapshot(payment, snapshot, source="webhook", locked=assessment)
     return "applied"
 
 
