@@ -88,9 +88,7 @@ def cashless(provider: str, method: str) -> bool:
         if flag is not None:
             return bool(flag)
         return method not in COUNTER_CASH_METHODS
-    if method == "konbini" or (provider == "konbini" and method != "payeasy"):
-        return False
-    return True
+    return not (method == "konbini" or (provider == "konbini" and method != "payeasy"))
 
 
 def method_label(provider: str, method: str) -> str:
