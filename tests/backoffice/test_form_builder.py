@@ -213,7 +213,7 @@ def test_preview_steps_through_with_conditions_and_stores_nothing(staff, staff_c
 
     client = staff_client(staff.section_admin)
     code = staff.procedure.code
-    definition = _editing(client, code)
+    _editing(client, code)
     drafts, submissions = Draft.objects.count(), Submission.objects.count()
     start = client.get(f"/staff/forms/{code}/preview/")
     assert start.status_code == 200 and start["X-Frame-Options"] == "SAMEORIGIN"

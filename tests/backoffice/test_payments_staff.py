@@ -16,7 +16,15 @@ from tenohira.audit.models import AuditRecord
 from tenohira.backoffice import services as backoffice_services
 from tenohira.backoffice.models import Role
 from tenohira.payments import staff_services as fees
-from tenohira.payments.models import Assessment, FeeItem, FeeSetting, Payment, PaymentEvent, Reduction, Refund
+from tenohira.payments.models import (
+    Assessment,
+    FeeItem,
+    FeeSetting,
+    Payment,
+    PaymentEvent,
+    Reduction,
+    Refund,
+)
 from tenohira.payments.registry import Provider, ProviderError, register
 
 pytestmark = pytest.mark.django_db

@@ -45,7 +45,8 @@ def reached(draft, step_key: str) -> None:
     version = draft.form_version
     params = [version.definition_id, version.pk, step_key[:100], token_of(draft.public_id), timezone.localdate()]
     table = connection.ops.quote_name(StepReached._meta.db_table)
-    sql = (f"INSERT INTO {table} (definition_id, form_version_id, step_key, token, day) "
+    # Only the table's own quoted name is formatted in; every value is a parameter.
+    sql = (f"INSERT INTO {table} (definition_id, form_version_id, step_key, token, day) "  # noqa: S608
            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING")
     if connection.in_atomic_block:
         with connection.cursor() as cursor:

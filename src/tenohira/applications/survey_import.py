@@ -34,7 +34,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from tenohira.applications.models import Channel, ReceiptCounter, Submission, SubmissionEvent, SubmissionVersion
+from tenohira.applications.models import (
+    Channel,
+    ReceiptCounter,
+    Submission,
+    SubmissionEvent,
+    SubmissionVersion,
+)
 from tenohira.applications.receipts import DEFAULT_FORMAT, new_status_secret
 from tenohira.core.fiscal import JST, fiscal_year
 from tenohira.core.tabular import TableError, _rows_from_records, decode_csv_bytes

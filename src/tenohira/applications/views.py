@@ -16,7 +16,16 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from tenohira.applications import assurance, extensions, prefill, progress, selectors, services, steps, uploads
+from tenohira.applications import (
+    assurance,
+    extensions,
+    prefill,
+    progress,
+    selectors,
+    services,
+    steps,
+    uploads,
+)
 from tenohira.applications.models import Draft
 from tenohira.catalog.models import Procedure
 from tenohira.catalog.selectors import get_published_procedure

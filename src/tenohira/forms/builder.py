@@ -20,8 +20,9 @@ from __future__ import annotations
 import copy
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from tenohira.forms.schema import KEY_PATTERN, SchemaError, condition_fields, parse
 
@@ -867,7 +868,7 @@ def problems(schema: Any) -> list[Problem]:
     all_paths = {p for p, *_ in walk_fields(schema)}
     order = [p for p, *_ in walk_fields(schema)]
     step_of = {p: s.get("key") for p, _f, s, _g in walk_fields(schema)}
-    for path, fld, step, parent in walk_fields(schema):
+    for path, fld, _step, parent in walk_fields(schema):
         anchor = anchor_of(path)
         name = label_of(fld)
         key = fld.get("key")

@@ -103,7 +103,6 @@ def publish_working_copy(definition: FormDefinition, *, user) -> tuple[FormVersi
     """Publish the working copy as a new version. Raises SchemaError (every problem, in
     Japanese) when it cannot run; nothing changes then. Audited."""
     from tenohira.audit.services import record
-
     from tenohira.forms import builder
 
     definition = FormDefinition.objects.select_for_update().get(pk=definition.pk)

@@ -234,8 +234,9 @@ def _marginals_in_database(rows, keys: list[str], by_version: dict[int, int]) ->
     (a GROUP BY per question reads every response again for each question). A key a
     response does not hold counts as None, as `answers -> 'key'` would give."""
     inner, params = rows.values("form_version_id", "answers").query.sql_with_params()
+    # The inner query is the ORM's own (its values are parameters); the keys are a parameter.
     sql = (
-        "SELECT r.form_version_id, k.key, (r.answers -> k.key)::text, COUNT(*) "
+        "SELECT r.form_version_id, k.key, (r.answers -> k.key)::text, COUNT(*) "  # noqa: S608
         f"FROM ({inner}) r CROSS JOIN unnest(%s::text[]) AS k(key) "
         "WHERE r.answers ? k.key GROUP BY 1, 2, 3"
     )
@@ -381,10 +382,7 @@ def number_summary(numbers: Counter) -> dict:
                 return value
         raise IndexError(index)  # pragma: no cover
 
-    if count % 2:
-        median = nth(count // 2)
-    else:
-        median = (nth(count // 2 - 1) + nth(count // 2)) / 2
+    median = nth(count // 2) if count % 2 else (nth(count // 2 - 1) + nth(count // 2)) / 2
     return {"count": count, "sum": _plain(total), "mean": _plain(total / count, 2), "median": _plain(median),
             "min": _plain(ordered[0]), "max": _plain(ordered[-1])}
 

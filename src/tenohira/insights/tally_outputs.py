@@ -204,9 +204,15 @@ def to_pdf(result: dict, target) -> None:
     """A4, the Japanese font of the receipt and the report embedded; the header first,
     then each question's chart and table, then the cross tabulation (landscape when it
     is too wide for portrait)."""
-    from reportlab.platypus import CondPageBreak, KeepTogether, NextPageTemplate, PageBreak, Spacer
+    from reportlab.platypus import (
+        CondPageBreak,
+        KeepTogether,
+        NextPageTemplate,
+        PageBreak,
+        Spacer,
+        TableStyle,
+    )
     from reportlab.platypus import Table as PdfTable
-    from reportlab.platypus import TableStyle
 
     from tenohira.applications.receipt_pdf import font_name
     from tenohira.insights.render import pdf as report_pdf

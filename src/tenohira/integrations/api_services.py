@@ -136,7 +136,9 @@ def post_status(client: IntegrationClient, receipt_number: str, to_status: str, 
     """Move the application as the section would, with the message for the applicant on the
     status page and in the e-mail the back office sends for the same step. Returns the
     submission and the previous state."""
-    from tenohira.backoffice.services import notify_applicant  # the same e-mail as a step taken by staff
+    from tenohira.backoffice.services import (
+        notify_applicant,  # the same e-mail as a step taken by staff
+    )
 
     submission = get_submission(client, receipt_number, lock=True)
     message = message.strip()
