@@ -154,6 +154,9 @@ def _payments_by_ref(provider: str, refs: list[str]) -> dict[str, dict]:
         # seconds of quoting on the client.
         with connection.cursor() as wrapper:
             cursor = wrapper.cursor
+            # ON COMMIT DROP ends it with the transaction; an import inside a larger
+            # transaction (a test, a script) may find the previous one's still there.
+            cursor.execute("DROP TABLE IF EXISTS pg_temp.reconcile_refs")
             cursor.execute("CREATE TEMPORARY TABLE reconcile_refs (ref text) ON COMMIT DROP")
             with cursor.copy("COPY reconcile_refs FROM STDIN") as copy:
                 for ref in refs:
@@ -284,6 +287,7 @@ def _write_postgresql(matches: list[_Match], record: SettlementImport, actor, ac
     100,000 rows as query parameters would cost more to send than the work itself."""
     with connection.cursor() as wrapper:
         cursor = wrapper.cursor  # psycopg's own cursor, for COPY
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.reconcile_lines")
         cursor.execute(
             "CREATE TEMPORARY TABLE reconcile_lines (payment_id bigint, assessment_id bigint, settled_on date, "
             "fee integer, old_state text, new_state text, assessment_from text, line integer, late boolean) "
