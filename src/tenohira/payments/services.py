@@ -11,6 +11,7 @@ provider's reference of an attempt.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import uuid
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
@@ -365,49 +366,67 @@ def apply_snapshot(payment: Payment, snapshot: Snapshot, *, source: str, locked:
         if payment.provider_ref and snapshot.provider_ref and snapshot.provider_ref != payment.provider_ref:
             _flag(payment, assessment, "事業者の通知の取引IDがこの支払いと違います。", source=source)
             return payment
+        also: tuple[str, ...] = ()
         if snapshot.method and not payment.method:
+            # Saved with the state's own UPDATE when the state moves, else on its own.
             payment.method = snapshot.method[:30]
-            payment.save(update_fields=["method", "updated_at"])
+            also = ("method",)
         detail = {"source": source}
         if snapshot.state in {P.CAPTURED, P.AUTHORISED}:
             reason = _mismatch(payment, assessment, snapshot)
             if reason:
                 _flag(payment, assessment, reason, source=source)
                 return payment
-            _money(payment, assessment, snapshot, source=source, detail=detail)
+            events: list = []
+            if _money(payment, assessment, snapshot, source=source, detail=detail, also=also, events=events):
+                also = ()
+            if events:
+                PaymentEvent.objects.bulk_create(events)
+            if also:
+                payment.save(update_fields=[*also, "updated_at"])
         elif snapshot.state in {P.FAILED, P.EXPIRED, P.CANCELLED}:
             if payment.state in OPEN_PAYMENT:
                 if snapshot.failure_reason:
                     payment.failure_reason = snapshot.failure_reason[:300]
-                    payment.save(update_fields=["failure_reason", "updated_at"])
-                states.move_payment(payment, snapshot.state, kind=source, detail=detail)
+                    also = (*also, "failure_reason")
+                states.move_payment(payment, snapshot.state, kind=source, detail=detail, also=also)
+            elif also:
+                payment.save(update_fields=[*also, "updated_at"])
         elif snapshot.state == P.AWAITING and payment.state == P.CREATED:
-            states.move_payment(payment, P.AWAITING, kind=source, detail=detail)
+            states.move_payment(payment, P.AWAITING, kind=source, detail=detail, also=also)
+        elif also:
+            payment.save(update_fields=[*also, "updated_at"])
         return payment
 
 
-def _money(payment: Payment, assessment: Assessment, snapshot: Snapshot, *, source: str, detail: dict) -> None:
-    """The provider has (or holds) the money for this attempt, with the right amount."""
+def _money(payment: Payment, assessment: Assessment, snapshot: Snapshot, *, source: str, detail: dict,
+           also: tuple[str, ...] = (), events: list | None = None) -> bool:
+    """The provider has (or holds) the money for this attempt, with the right amount.
+    True when the payment's row was saved (with the fields in `also`); the events go to
+    `events` for the caller to insert together."""
     if payment.state in states.MONEY_RECEIVED:
-        return  # already counted: a second report of the same payment
+        return False  # already counted: a second report of the same payment
     if payment.state not in OPEN_PAYMENT:
         # Money on an attempt we had closed (superseded, expired): real money, so the
         # attempt is recorded as it is, and staff decide (usually a 還付).
         _flag(payment, assessment, f"「{payment.get_state_display()}」にした支払いで入金がありました。", source=source)
-        return
+        return False
     at = snapshot.paid_at or timezone.now()
     if snapshot.state == P.AUTHORISED:
         if payment.state != P.AUTHORISED:
-            states.move_payment(payment, P.AUTHORISED, kind=source, detail=detail)
-        return
-    states.move_payment(payment, P.CAPTURED, kind=source, detail=detail, at=at)
+            states.move_payment(payment, P.AUTHORISED, kind=source, detail=detail, also=also, events=events)
+            return True
+        return False
+    states.move_payment(payment, P.CAPTURED, kind=source, detail=detail, at=at, also=also, events=events)
     if assessment.state in {A.AWAITING, A.ASSESSED}:
-        states.move_assessment(assessment, A.PAID, kind=source, payment=payment, detail=detail, at=at)
+        states.move_assessment(assessment, A.PAID, kind=source, payment=payment, detail=detail, at=at,
+                               events=events)
     elif assessment.state in states.SETTLED_FOR_RESIDENT:
         _flag(payment, assessment, "この調定はほかの支払いで支払い済みです（二重の支払い）。", source=source)
     else:
         _flag(payment, assessment,
               f"調定が「{assessment.get_state_display()}」になった後の支払いです。", source=source)
+    return True
 
 
 def refresh_payment(payment: Payment, *, source: str) -> Payment:
@@ -439,21 +458,35 @@ def handle_webhook(provider_name: str, event: WebhookEvent) -> str:
         return "ignored"
     with transaction.atomic():
         assessment = Assessment.objects.select_for_update().get(pk=payment.assessment_id)
-        # A second delivery of the same event (a retry, a replay) is found here and changes
-        # nothing. Every event of this attempt waits for the assessment's lock, so the check
-        # and the insert cannot interleave; the unique constraint (provider, event id)
-        # stays the backstop (a violation undoes everything and the provider retries).
-        event_id = event.event_id[:100]
-        if PaymentEvent.objects.filter(provider=provider_name, provider_event_id=event_id).exclude(
-                provider_event_id="").exists():
+        # A second delivery of the same event (a retry, a replay) inserts nothing here and
+        # changes nothing: one INSERT … ON CONFLICT DO NOTHING on the unique (provider,
+        # event id) is both the check and the record. Every event of this attempt waits
+        # for the assessment's lock first.
+        if not _keep_event_once(assessment, payment, provider_name, event.event_id[:100],
+                                {"type": event.type[:60], "state": snapshot.state}):
             return "replay"
-        PaymentEvent.objects.create(
-            assessment=assessment, payment=payment, at=timezone.now(), kind="webhook",
-            provider=provider_name, provider_event_id=event_id,
-            detail={"type": event.type[:60], "state": snapshot.state},
-        )
         apply_snapshot(payment, snapshot, source="webhook", locked=assessment)
     return "applied"
+
+
+def _keep_event_once(assessment, payment, provider_name: str, event_id: str, detail: dict) -> bool:
+    """Record a provider's event; False when that event id was recorded before."""
+    from django.db import connection
+
+    table = connection.ops.quote_name(PaymentEvent._meta.db_table)
+    as_json = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    # Only the table's own quoted name is formatted in; every value is a parameter.
+    sql = (
+        f"INSERT INTO {table} (assessment_id, payment_id, at, kind, provider, provider_event_id, from_state, "  # noqa: S608
+        f"to_state, actor_label, detail) VALUES (%s, %s, %s, 'webhook', %s, %s, '', '', '', {as_json}) "
+        "ON CONFLICT DO NOTHING RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [assessment.pk, payment.pk, timezone.now(), provider_name, event_id, json.dumps(detail, ensure_ascii=False)],
+        )
+        return cursor.fetchone() is not None
 
 
 # --- Sweeps: polling and expiry ------------------------------------------------------------------

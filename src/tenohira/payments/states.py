@@ -76,7 +76,10 @@ def _label(choices, state: str) -> str:
 
 
 def move_assessment(assessment: Assessment, to_state: str, *, kind: str, actor=None, actor_label: str = "",
-                    detail: dict | None = None, payment: Payment | None = None, at=None) -> PaymentEvent:
+                    detail: dict | None = None, payment: Payment | None = None, at=None,
+                    events: list | None = None) -> PaymentEvent:
+    """`events`: a list to put the event in instead of inserting it at once (the caller
+    inserts the events of one change together, in its transaction)."""
     from_state = assessment.state
     if to_state not in ASSESSMENT_MOVES.get(from_state, set()) and not (
         to_state == from_state == A.PARTIALLY_REFUNDED
@@ -89,14 +92,26 @@ def move_assessment(assessment: Assessment, to_state: str, *, kind: str, actor=N
         assessment.paid_at = at
         fields.append("paid_at")
     assessment.save(update_fields=fields)
-    return PaymentEvent.objects.create(
+    event = PaymentEvent(
         assessment=assessment, payment=payment, at=at, kind=kind, from_state=from_state, to_state=to_state,
         actor=actor, actor_label=actor_label[:100], detail=detail or {},
     )
+    return _keep(event, events)
+
+
+def _keep(event: PaymentEvent, events: list | None) -> PaymentEvent:
+    if events is None:
+        event.save(force_insert=True)
+    else:
+        events.append(event)
+    return event
 
 
 def move_payment(payment: Payment, to_state: str, *, kind: str, actor=None, actor_label: str = "",
-                 detail: dict | None = None, provider_event_id: str = "", at=None) -> PaymentEvent:
+                 detail: dict | None = None, provider_event_id: str = "", at=None,
+                 also: tuple[str, ...] = (), events: list | None = None) -> PaymentEvent:
+    """`also`: other fields of `payment` the caller changed, saved in the same UPDATE;
+    `events`: as for move_assessment."""
     from_state = payment.state
     if to_state not in PAYMENT_MOVES.get(from_state, set()) and not (
         to_state == from_state == P.PARTIALLY_REFUNDED
@@ -104,16 +119,17 @@ def move_payment(payment: Payment, to_state: str, *, kind: str, actor=None, acto
         raise StateError(f"支払い（{payment.provider}）は「{_label(P, from_state)}」なので「{_label(P, to_state)}」にできません。")
     at = at or timezone.now()
     payment.state = to_state
-    fields = ["state", "updated_at"]
+    fields = ["state", "updated_at", *also]
     if to_state == P.CAPTURED and not payment.captured_at:
         payment.captured_at = at
         fields.append("captured_at")
     payment.save(update_fields=fields)
-    return PaymentEvent.objects.create(
+    event = PaymentEvent(
         assessment_id=payment.assessment_id, payment=payment, at=at, kind=kind, provider=payment.provider
         if provider_event_id else "", provider_event_id=provider_event_id, from_state=from_state,
         to_state=to_state, actor=actor, actor_label=actor_label[:100], detail=detail or {},
     )
+    return _keep(event, events)
 
 
 def note(assessment: Assessment, *, kind: str, actor=None, actor_label: str = "", detail: dict | None = None,
