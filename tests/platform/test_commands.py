@@ -55,6 +55,11 @@ def test_the_demo_prepares_the_city_and_its_mail_links_to_the_port_it_serves(tmp
     with sqlite3.connect(tmp_path / "tenohira.sqlite3") as database:
         bodies = [body for (body,) in database.execute("SELECT body FROM core_outboxmessage")]
         pages = {slug for (slug,) in database.execute("SELECT slug FROM platform_sitepage")}
+        fees = dict(database.execute(
+            "SELECT p.code, f.timing FROM payments_feesetting f JOIN catalog_procedure p ON p.id = f.procedure_id"))
+    # 住民票 by post is paid when sent, 粗大ごみ after the items are confirmed.
+    assert fees == {"HJC": "at_submission", "SDG": "after_review"}
+    assert "オンラインで払える手数料" in completed.stdout
     # The sample applications' confirmation e-mails point at the demo's own address.
     assert bodies and all("http://127.0.0.1:8123/status/" in body for body in bodies)
     assert pages == {"contact", "privacy", "accessibility", "terms"}

@@ -36,6 +36,8 @@ def staff_links(context) -> list[dict]:
         add("一括ダウンロード", "backoffice:export")
     if selectors.section_ids(user, {Role.HANDLER, Role.APPROVER}):
         add("窓口受付", "backoffice:counter")
+    if selectors.section_ids(user):
+        add("手数料の承認", "staff_payments:approvals")  # 減免・還付 waiting for a second person
     if selectors.section_ids(user, selectors.FORM_EDITOR_ROLES) or selectors.is_dx_admin(user):
         add("フォーム作成", "forms:index")
         add("入力の離脱状況", "steps:index")

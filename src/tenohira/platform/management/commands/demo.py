@@ -83,6 +83,8 @@ class Command(BaseCommand):
         # Their confirmation e-mails link to the address the demo is about to serve.
         with serving(f"http://{host}:{port}"):
             self._sample_applications()
+        # After the sample applications: they were made before the city took fees online.
+        self._fees()
         self._inventory()
 
         url = f"http://{host}:{port}/"
@@ -185,6 +187,32 @@ class Command(BaseCommand):
             f"オンラインで申請できる手続き {online} 件（このサイトのフォームと外部のオンラインサービス）、"
             f"オンライン予定でフォーム未公開 {online_without_form().count()} 件（DX の作業一覧）"
         )
+
+    def _fees(self):
+        """Fees paid online (docs/payments.md): 住民票 by post is paid when it is sent,
+        粗大ごみ once the section has confirmed the items (事後決済), both by card
+        through the demo payment service. Settings already there are left as they are."""
+        from tenohira.catalog.models import Procedure
+        from tenohira.payments.models import FeeItem, FeeSetting, Timing
+
+        fees = [
+            ("HJC", "1401-01", "住民票等交付手数料", "総務手数料・戸籍住民基本台帳手数料", Timing.AT_SUBMISSION, 14),
+            ("SDG", "1402-03", "粗大ごみ処理手数料", "衛生手数料・清掃手数料", Timing.AFTER_REVIEW, 14),
+        ]
+        made = []
+        for code, item_code, item_name, account, timing, days in fees:
+            procedure = Procedure.objects.filter(code=code).first()
+            if procedure is None:
+                continue
+            item, _ = FeeItem.objects.get_or_create(code=item_code, defaults={"name": item_name, "account": account})
+            _setting, created = FeeSetting.objects.get_or_create(procedure=procedure, defaults={
+                "timing": timing, "fee_field": "fee", "fee_item": item, "providers": ["stripe_card"],
+                "expiry_days": days,
+            })
+            if created:
+                made.append(f"{procedure.name}（{Timing(timing).label}）")
+        if made:
+            self.stdout.write(f"オンラインで払える手数料: {'、'.join(made)}")
 
     def _sample_applications(self):
         """A few dozen fictional applications so the staff queue has something to show
