@@ -378,3 +378,24 @@ def test_an_amount_paypay_reports_differently_is_flagged_not_paid(api, paypay_as
     paypay_assessment.refresh_from_db()
     assert attempt.flagged and attempt.state != "captured"
     assert paypay_assessment.state == "awaiting_payment"
+
+
+def test_a_notification_naming_the_attempt_makes_the_core_ask_paypay_at_once(api, paypay_assessment):
+    from tenohira.payments import services
+
+    api.post(f"{SANDBOX}/v2/codes", json=recorded("paypay_create_qr_code.json"), status=201)
+    attempt = services.start_payment(paypay_assessment.token, "paypay")
+    body = json.loads((DATA / "paypay_webhook_transaction.json").read_bytes())
+    body["merchant_order_id"] = attempt.idempotency_key
+    hint = PayPayProvider().parse_webhook(json.dumps(body).encode(), {})
+    assert hint.snapshot is None and hint.provider_ref == attempt.provider_ref
+    api.get(f"{SANDBOX}/v2/codes/payments/{attempt.idempotency_key}",
+            json=_recorded_for(attempt, "paypay_details_completed.json"))
+    assert services.handle_webhook("paypay", hint) == "applied"
+    attempt.refresh_from_db()
+    paypay_assessment.refresh_from_db()
+    assert attempt.state == "captured" and paypay_assessment.state == "paid"
+    asked = len(api.calls)
+    # The same notification again: the attempt is settled, so PayPay is not asked again.
+    assert services.handle_webhook("paypay", hint) == "ignored"
+    assert len(api.calls) == asked

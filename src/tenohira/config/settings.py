@@ -415,6 +415,11 @@ PAYMENTS_STRIPE_API_BASE = os.environ.get("PAYMENTS_STRIPE_API_BASE", "https://a
 PAYMENTS_STRIPE_SECRET_KEY = os.environ.get("PAYMENTS_STRIPE_SECRET_KEY", "")
 PAYMENTS_STRIPE_WEBHOOK_SECRET = os.environ.get("PAYMENTS_STRIPE_WEBHOOK_SECRET", "")
 PAYMENTS_STRIPE_TIMEOUT = float(os.environ.get("PAYMENTS_STRIPE_TIMEOUT", "10"))
+# An attempt no browser came back for is first asked about after this many seconds, then
+# after pauses that double up to an hour (payments.services.poll_due).
+PAYMENTS_POLL_AFTER_SECONDS = int(os.environ.get("PAYMENTS_POLL_AFTER_SECONDS", "60"))
+# A settlement line paid out more than this many days after the payment is reported late.
+PAYMENTS_SETTLEMENT_LATE_DAYS = int(os.environ.get("PAYMENTS_SETTLEMENT_LATE_DAYS", "10"))
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -62,6 +62,9 @@ class WebhookEvent:
     type: str
     snapshot: Snapshot | None
     received_at: dt.datetime | None = None
+    # With no snapshot: the attempt the event is about, to be asked about now (a provider
+    # whose notification is only a hint, not a signed state).
+    provider_ref: str = ""
 
 
 @dataclass

@@ -446,7 +446,22 @@ def handle_webhook(provider_name: str, event: WebhookEvent) -> str:
     """A verified webhook: "applied", "replay" (its event id was seen before: nothing
     changes) or "ignored" (nothing of ours, or nothing to apply)."""
     snapshot = event.snapshot
-    if snapshot is None or not snapshot.provider_ref:
+    if snapshot is None:
+        # A hint without a state (PayPay): ask the provider about that attempt now, once
+        # per event id; the answer is applied as a poll's would be.
+        hinted = event.provider_ref
+        payment = next(iter(Payment.objects.filter(provider=provider_name, provider_ref=hinted)
+                            .exclude(provider_ref="").order_by()[:1]), None) if hinted else None
+        if payment is None or payment.state not in OPEN_PAYMENT:
+            return "ignored"
+        with transaction.atomic():
+            assessment = Assessment.objects.select_for_update().get(pk=payment.assessment_id)
+            if not _keep_event_once(assessment, payment, provider_name, event.event_id[:100],
+                                    {"type": event.type[:60], "hint": True}):
+                return "replay"
+        refresh_payment(payment, source="webhook")
+        return "applied"
+    if not snapshot.provider_ref:
         return "ignored"
     # The partial unique index's own condition, and no ORDER BY (first() would add one):
     # PostgreSQL then reads the one row through that index.
@@ -493,7 +508,7 @@ def _keep_event_once(assessment, payment, provider_name: str, event_id: str, det
 
 
 def poll_after() -> dt.timedelta:
-    return dt.timedelta(seconds=getattr(settings, "PAYMENT_POLL_AFTER_SECONDS", 60))
+    return dt.timedelta(seconds=getattr(settings, "PAYMENTS_POLL_AFTER_SECONDS", 60))
 
 
 POLL_MAX_PAUSE = dt.timedelta(hours=1)

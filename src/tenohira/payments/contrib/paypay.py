@@ -72,9 +72,8 @@ MAX_REF = 64  # PayPay's limit for merchantPaymentId / merchantRefundId
 
 @dataclass
 class PayPayHint(WebhookEvent):
-    """A PayPay notification: which payment to poll, never its state."""
-
-    provider_ref: str = ""
+    """A PayPay notification: which payment to poll, never its state (the payment's
+    reference is WebhookEvent.provider_ref)."""
 
 
 def _from_epoch(value) -> dt.datetime | None:
