@@ -245,7 +245,7 @@ def preview_at_phone_size(page: Page) -> None:
     assert frame_width <= 390
     preview = page.frame_locator(".builder-preview__frame")
     preview.get_by_role("button", name="入力を消して始める").click()
-    preview.get_by_role("link", name="申請を始める（入力を残したまま）").click()
+    preview.get_by_role("link", name="回答する（入力を残したまま）").click()
     expect(preview.locator("h1")).to_have_text(PAGES[0][0])
     preview.get_by_label("30歳代", exact=True).check()
     preview.get_by_role("button", name="次へ進む").last.click()
@@ -263,7 +263,7 @@ def preview_at_phone_size(page: Page) -> None:
     preview.get_by_label(LABEL["wait"]).press("Enter")  # Enter continues
     expect(preview.locator("h1")).to_have_text(PAGES[2][0])
     preview.get_by_role("button", name="次へ進む").last.click()
-    expect(preview.locator("h1")).to_have_text("申請内容の確認")
+    expect(preview.locator("h1")).to_have_text("入力内容の確認")
     expect(preview.locator("main")).to_contain_text("待ち時間が長かった")
     expect(preview.get_by_text("プレビューのため、送信はできません。")).to_be_visible()
     assert Draft.objects.count() == 0 and Submission.objects.count() == 0
