@@ -26,6 +26,10 @@ DEMO_ACCOUNTS = [
                                   ("approver", "３Ｒ推進課"), ("handler", "生活衛生課"), ("approver", "生活衛生課"),
                                   ("handler", "広聴広報課"), ("approver", "広聴広報課")],
      "住民票・粗大ごみ・犬の登録・公文書開示の申請"),
+    ("shimin-kanri", "市民 所属管理者", [("section_admin", "市民課"), ("section_admin", "３Ｒ推進課"),
+                                        ("section_admin", "広聴広報課")],
+     "フォーム作成（/staff/forms/）・アンケートの集計・手数料の減免と還付の承認"),
+    ("kaikei", "会計 管理者", [("accountant", None)], "入金明細の取込み（消込）・収納データ・日計表（/staff/accounting/）"),
     ("kansa", "監査 担当", [("auditor", None)], "監査ログ（/staff/audit/）"),
 ]
 

@@ -322,7 +322,8 @@ class Command(BaseCommand):
 
         group, _ = Group.objects.get_or_create(name="DX管理者")
         group.permissions.set(
-            Permission.objects.filter(content_type__app_label__in=["catalog", "forms", "backoffice", "otp_totp", "platform"])
+            Permission.objects.filter(content_type__app_label__in=[
+                "catalog", "forms", "backoffice", "otp_totp", "platform", "integrations", "payments"])
         )
         User = get_user_model()
         for username, full_name, roles, _purpose in DEMO_ACCOUNTS:
