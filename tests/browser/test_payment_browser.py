@@ -18,6 +18,7 @@ from django.core import mail
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from tests.support.a11y import assert_accessible
 from tests.support.payment_service import (  # noqa: F401
     CARD_DECLINED,
     CARD_OK,
@@ -114,13 +115,17 @@ def test_pay_at_submission(phone, live_server, card, fee_procedure):
     fee_procedure()
     _apply(phone, live_server.url)
     expect(phone.get_by_text("手数料 600円は、送信の後にこの画面からお支払いいただきます（クレジットカード）。")).to_be_visible()
+    assert_accessible(phone, "the check page with the fee notice")
     phone.get_by_role("button", name="送信する").click()
     expect(phone.get_by_role("heading", name="申請を受け付けました")).to_be_visible()
     expect(phone.get_by_text("手数料 600円（住民票等交付手数料）")).to_be_visible()
+    assert_accessible(phone, "the done page with the fee panel")
     phone.get_by_role("link", name="お支払いへ進む").click()
     expect(phone.get_by_role("heading", name="手数料のお支払い")).to_be_visible()
+    assert_accessible(phone, "the pay page")
     _pay_by_card(phone, CARD_OK)
     expect(phone.get_by_role("heading", name="お支払いが済みました")).to_be_visible()
+    assert_accessible(phone, "the page after paying")
     assessment = _assessment()
     assert assessment.state == "paid"
     with phone.expect_download() as download:

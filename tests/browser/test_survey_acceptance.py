@@ -28,6 +28,8 @@ from fractions import Fraction
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.support.a11y import assert_accessible
+
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 pytestmark = [
@@ -234,6 +236,7 @@ def build_survey(page: Page, base: str) -> None:
     page.goto(f"{base}/staff/forms/{CODE}/")
     expect(page.locator(".builder-problems")).to_have_count(0)
     assert len(stored_fields()) == 10  # nothing removed on the way
+    assert_accessible(page, "the builder's editor")
 
 
 def preview_at_phone_size(page: Page) -> None:
@@ -620,6 +623,7 @@ def test_survey_built_answered_imported_and_tallied(live_server, clerk, phone: P
     page.locator("#f-file").set_input_files(str(paper))
     page.get_by_role("button", name="取り込む").click()
     expect(page.locator("#imported")).to_have_text(f"{TOTAL - IN_BROWSER - OVER_HTTP}件の回答を取り込みました。")
+    assert_accessible(page, "the survey page after an import")
     assert Submission.objects.filter(procedure__code=CODE).count() == TOTAL
     assert Submission.objects.filter(procedure__code=CODE, channel=Channel.PAPER).count() == TOTAL - IN_BROWSER - OVER_HTTP
 
@@ -632,6 +636,7 @@ def test_survey_built_answered_imported_and_tallied(live_server, clerk, phone: P
     page.get_by_role("button", name="集計する").click()
     page.wait_for_load_state("load")
     expect(page.locator("#tally-cross-title")).to_be_visible()
+    assert_accessible(page, "the tally with a split cross tabulation")
     header_cells = dict(zip(page.locator(".tally-header dt").all_text_contents(),
                             page.locator(".tally-header dd").all_text_contents(), strict=True))
     assert header_cells["様式ID"] == CODE and header_cells["様式名"] == SURVEY_NAME

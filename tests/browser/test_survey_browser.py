@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.support.a11y import assert_accessible
+
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -38,6 +40,7 @@ def test_answering_the_demo_survey_on_a_phone(live_server, phone, demo_survey):
     page = phone
     page.goto(f"{live_server.url}/procedures/ANK/apply/")
     expect(page.locator("#anonymous")).to_have_text("このアンケートは匿名です。お名前や連絡先は記録しません。")
+    assert_accessible(page, "the survey's start page")
     page.get_by_role("button", name="回答する").click()
 
     page.get_by_label("40歳代").check()
@@ -51,6 +54,7 @@ def test_answering_the_demo_survey_on_a_phone(live_server, phone, demo_survey):
     page.get_by_role("button", name="次へ進む").last.click()
     # Required once 不満 is chosen: the page comes back with its error.
     expect(page.locator(".error-summary")).to_be_visible()
+    assert_accessible(page, "a survey page with an error")
     page.get_by_label("不満だった理由").fill("番号を呼ばれるまでが長かった")
     page.get_by_label("窓口での待ち時間").fill("４５")  # full-width digits
     page.get_by_role("button", name="次へ進む").last.click()
@@ -59,8 +63,10 @@ def test_answering_the_demo_survey_on_a_phone(live_server, phone, demo_survey):
     page.get_by_role("button", name="次へ進む").last.click()
 
     expect(page.get_by_role("heading", level=2, name="回答を送信する")).to_be_visible()
+    assert_accessible(page, "the survey's check page")
     page.get_by_role("button", name="回答を送信する").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("ご回答ありがとうございました")
+    assert_accessible(page, "the thank-you page")
 
     submission = Submission.objects.get()
     assert submission.receipt_number not in page.content()
