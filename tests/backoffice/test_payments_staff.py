@@ -541,7 +541,6 @@ def test_another_sections_staff_reach_no_fee_page(staff, staff_client, make_subm
 
 
 def test_assess_by_staff(staff, staff_client, make_submission):
-    pytest.importorskip("tenohira.payments.services")
     submission = make_submission(copies=2)  # no fee setting yet: no assessment
     item = FeeItem.objects.create(code="F009", name="証明手数料")
     FeeSetting.objects.create(procedure=submission.procedure, timing="after_review", fee_item=item)
