@@ -78,7 +78,9 @@ def start_node_provider(redirect_uris: list[str], client_id: str = "tenohira-tes
     discovery document answers."""
     node = _check_installed()
     client_secret = client_secret or secrets.token_urlsafe(24)
-    command = [node, "server.js", "--client-id", client_id, "--client-secret", client_secret]
+    # `--name=value`: a random secret may begin with "-", which Node's parseArgs would take
+    # for another option (the provider then never started, about one run in 64).
+    command = [node, "server.js", f"--client-id={client_id}", f"--client-secret={client_secret}"]
     for uri in redirect_uris:
         command += ["--redirect-uri", uri]
     with tempfile.NamedTemporaryFile(prefix="oidc-node-", suffix=".log", delete=False) as log_file:
