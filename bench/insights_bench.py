@@ -236,7 +236,8 @@ def generate(db_url: str, years: list[int], per_year: int, form_id: int, ranked,
 def report_timer(fiscal_year: int):
     """The callable timed as "the full JSON report", and what it is: what
     `tenohira insights report --fy N --format json` does (build, then json.dumps)."""
-    from tenohira.insights import calendar, kpi_afterhours
+    from tenohira.core import calendar
+    from tenohira.insights import kpi_afterhours
 
     try:
         from tenohira.insights import report
@@ -305,7 +306,8 @@ def main() -> None:
         from django.db import connection
 
         from tenohira.applications.models import Submission
-        from tenohira.insights import aggregates, calendar, kpi_afterhours
+        from tenohira.core import calendar
+        from tenohira.insights import aggregates, kpi_afterhours
         from tenohira.insights.models import DailyApplications
 
         with connection.cursor() as cursor:

@@ -20,10 +20,12 @@ from tenohira.applications.models import Submission
 from tenohira.backoffice import services as backoffice
 from tenohira.backoffice.models import Role, StaffRole
 from tenohira.catalog.models import Department, Procedure, Section
+from tenohira.core import calendar
+from tenohira.core.models import ClosureDay
 from tenohira.forms.services import publish
-from tenohira.insights import aggregates, calendar, kpi_afterhours
+from tenohira.insights import aggregates, kpi_afterhours
 from tenohira.insights.imports import applications as log_import
-from tenohira.insights.models import ClosureDay, DailyApplications, ExternalApplication
+from tenohira.insights.models import DailyApplications, ExternalApplication
 from tenohira.insights.numbers import pct
 
 pytestmark = pytest.mark.django_db

@@ -12,8 +12,8 @@ from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tenohira.insights import calendar
-from tenohira.insights.models import ClosureDay
+from tenohira.core import calendar
+from tenohira.core.models import ClosureDay
 
 pytestmark = pytest.mark.django_db
 

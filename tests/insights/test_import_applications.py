@@ -12,7 +12,8 @@ from openpyxl import Workbook
 
 from tenohira.catalog.models import Department, Procedure, Section
 from tenohira.catalog.services import ImportRejected
-from tenohira.insights import aggregates, calendar
+from tenohira.core import calendar
+from tenohira.insights import aggregates
 from tenohira.insights.imports import applications as log_import
 from tenohira.insights.models import DailyApplications, ExternalApplication
 

@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "tenohira.applications",
     "tenohira.identity",
     "tenohira.payments",
+    "tenohira.reservations",
     "tenohira.audit",
     "tenohira.backoffice",
     "tenohira.integrations",

@@ -50,6 +50,8 @@ urlpatterns = [
     path("", include("tenohira.identity.urls")),
     # Paying a fee (/pay/…) and the providers' webhooks.
     path("", include("tenohira.payments.urls")),
+    # Booking facilities, check-ups and counter visits (/reservations/), counter congestion.
+    path("", include("tenohira.reservations.urls")),
     path("", include("tenohira.applications.urls")),
     path("", include("tenohira.catalog.urls")),
     path("", include("tenohira.platform.urls")),

@@ -1,4 +1,5 @@
-"""Shared infrastructure rows: the e-mail outbox and rate-limit counters."""
+"""Shared infrastructure rows: the e-mail outbox, rate-limit counters and the closure days of
+the business calendar (core.calendar), which SLAs, reservations and KPIs all read."""
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -13,6 +14,9 @@ class OutboxMessage(models.Model):
     subject = models.CharField(_("件名"), max_length=300)
     body = models.TextField(_("本文"))
     reference = models.CharField(_("関連"), max_length=100, blank=True, db_index=True)
+    # Small text files sent with the message ({"filename", "content_type", "content"}: a
+    # booking's iCalendar file); emptied with the body once sent.
+    attachments = models.JSONField(_("添付"), default=list, blank=True)
     created_at = models.DateTimeField(_("作成日時"), auto_now_add=True)
     sent_at = models.DateTimeField(_("送信日時"), null=True, blank=True)
     attempts = models.PositiveIntegerField(_("試行回数"), default=0)
@@ -47,3 +51,21 @@ class RateLimitHit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} {self.window_start:%Y-%m-%d %H:%M}: {self.count}"
+
+
+class ClosureDay(models.Model):
+    """A day the offices are closed besides weekends, national holidays and 12/29–1/3."""
+
+    date = models.DateField(_("日付"), unique=True)
+    reason = models.CharField(_("理由"), max_length=100, blank=True)
+    # With the row count, tells every process that its cached closure days are stale
+    # (core.calendar): an edit moves the newest stamp, a deletion lowers the count.
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["date"]
+        verbose_name = _("閉庁日")
+        verbose_name_plural = _("閉庁日")
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.reason}"

@@ -57,17 +57,25 @@ def delivery_mode() -> str:
     return getattr(settings, "OUTBOX_DELIVERY", WORKER)
 
 
-def enqueue(*, kind: str, to: str, subject: str, body: str, reference: str = "") -> OutboxMessage:
-    message = compose(kind=kind, to=to, subject=subject, body=body, reference=reference)
+def enqueue(
+    *, kind: str, to: str, subject: str, body: str, reference: str = "", attachments: list[dict] | None = None
+) -> OutboxMessage:
+    """`attachments`: small text files sent with the message (a booking's iCalendar file),
+    each {"filename", "content_type", "content"}; kept with the row until it is sent."""
+    message = compose(kind=kind, to=to, subject=subject, body=body, reference=reference, attachments=attachments)
     message.save(force_insert=True)
     saved(message)
     return message
 
 
-def compose(*, kind: str, to: str, subject: str, body: str, reference: str = "") -> OutboxMessage:
+def compose(
+    *, kind: str, to: str, subject: str, body: str, reference: str = "", attachments: list[dict] | None = None
+) -> OutboxMessage:
     """An unsaved message, for a caller that writes it with other rows (core.rows);
     call saved() once it is written."""
-    return OutboxMessage(kind=kind, to=to, subject=subject, body=body, reference=reference)
+    return OutboxMessage(
+        kind=kind, to=to, subject=subject, body=body, reference=reference, attachments=list(attachments or [])
+    )
 
 
 def saved(message: OutboxMessage) -> None:
@@ -190,6 +198,8 @@ def _send(batch: list[OutboxMessage]) -> tuple[list[int], list[int]]:
                 subject=message.subject, body=message.body, from_email=settings.DEFAULT_FROM_EMAIL,
                 to=[message.to], connection=connection, headers={"Message-ID": message_id(message)},
             )
+            for item in message.attachments or []:
+                email.attach(item["filename"], item["content"], item.get("content_type") or "text/plain")
             try:
                 email.send(fail_silently=False)
             except Exception as exc:  # this recipient or message was refused
@@ -224,13 +234,13 @@ def _mark_sent(pk: int) -> None:
     table = database.ops.quote_name(OutboxMessage._meta.db_table)
     update = (
         f"UPDATE {table} SET sent_at = %s, attempts = attempts + 1, last_error = '', "  # noqa: S608 (names from the model)
-        "next_attempt_at = NULL, lease_until = NULL, body = '' WHERE id = %s"
+        "next_attempt_at = NULL, lease_until = NULL, body = '', attachments = %s WHERE id = %s"
     )
     if database.vendor == "postgresql":
         relaxed = "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)) "
         update = f"{relaxed}{update} AND EXISTS (SELECT 1 FROM relaxed)"  # noqa: S608 (no input in it)
     with database.cursor() as cursor:
-        cursor.execute(update, [database.ops.adapt_datetimefield_value(timezone.now()), pk])
+        cursor.execute(update, [database.ops.adapt_datetimefield_value(timezone.now()), "[]", pk])
 
 
 def _refused(message: OutboxMessage, exc: Exception) -> None:

@@ -4,10 +4,10 @@ POS transactions and facility totals (キャッシュレス), printouts (ペー�
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from tenohira.core.models import ClosureDay
 from tenohira.insights.imports.pos import published_precision_ratio
 from tenohira.insights.kpi_savings import check as _check_saving
 from tenohira.insights.models import (
-    ClosureDay,
     FacilityCashless,
     InventoryDepartment,
     InventoryProcedure,

@@ -22,7 +22,7 @@ How it stays exact:
   ClosureDay, a new holiday law, other office hours). Anything that writes submissions
   without the services (a bulk load, `.update(submitted_at=...)` in the demo) must call it.
 
-The day and the flag are decided in JST by the business calendar (insights.calendar):
+The day and the flag are decided in JST by the business calendar (core.calendar):
 the same rule as calendar.is_outside_office_hours, applied per row in SQL by rebuild().
 
 Catalog procedures are keyed by procedure id (their name and department are stored as
@@ -41,8 +41,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Max, Min, Q, Sum
 
+from tenohira.core import calendar
 from tenohira.core.fiscal import JST, fiscal_year
-from tenohira.insights import calendar
 from tenohira.insights.models import DailyApplications, ExternalApplication
 from tenohira.insights.numbers import pct
 

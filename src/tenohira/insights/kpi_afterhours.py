@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tenohira.insights import aggregates, calendar
+from tenohira.core import calendar
+from tenohira.insights import aggregates
 
 TOP_PROCEDURES = 50
 UNKNOWN_DEPARTMENT_LABEL = "部局不明"  # an imported log of a procedure outside the catalog, without 部局

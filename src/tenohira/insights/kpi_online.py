@@ -36,8 +36,8 @@ from fractions import Fraction
 
 from django.db.models import Sum
 
+from tenohira.core.calendar import fiscal_year_label
 from tenohira.core.text import normalize
-from tenohira.insights.calendar import fiscal_year_label
 from tenohira.insights.models import DailyApplications, InventoryDepartment, InventoryProcedure
 from tenohira.insights.numbers import exact_pct, points, rate_disagrees, round1
 

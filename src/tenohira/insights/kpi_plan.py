@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from tenohira.insights.calendar import fiscal_year_label
+from tenohira.core.calendar import fiscal_year_label
 from tenohira.insights.numbers import exact_pct, round1
 
 # Years shown around the report's year: the work of one request stays bounded however far

@@ -7,24 +7,6 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
-class ClosureDay(models.Model):
-    """A day the offices are closed besides weekends, national holidays and 12/29–1/3."""
-
-    date = models.DateField(_("日付"), unique=True)
-    reason = models.CharField(_("理由"), max_length=100, blank=True)
-    # With the row count, tells every process that its cached closure days are stale
-    # (insights.calendar): an edit moves the newest stamp, a deletion lowers the count.
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["date"]
-        verbose_name = _("閉庁日")
-        verbose_name_plural = _("閉庁日")
-
-    def __str__(self) -> str:
-        return f"{self.date} {self.reason}"
-
-
 class InventoryProcedure(models.Model):
     """手続棚卸: one procedure of the yearly inventory (imported per procedure)."""
 

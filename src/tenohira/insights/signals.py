@@ -3,8 +3,9 @@
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from tenohira.insights import aggregates, calendar
-from tenohira.insights.models import ClosureDay
+from tenohira.core import calendar
+from tenohira.core.models import ClosureDay
+from tenohira.insights import aggregates
 
 
 @receiver(pre_save, sender=ClosureDay)

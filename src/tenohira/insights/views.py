@@ -57,7 +57,7 @@ def _period(request) -> dict:
 
 
 def _period_choices(period: dict) -> dict:
-    from tenohira.insights.calendar import fiscal_year_label
+    from tenohira.core.calendar import fiscal_year_label
 
     latest = max(selectors.default_fiscal_year(), period.get("fiscal_year") or 0, period.get("year") or 0)
     years = list(range(latest, latest - YEARS_BACK, -1))
@@ -74,7 +74,7 @@ def _online_without_form(department: Department | None) -> dict:
     procedures = online_without_form()
     if department is not None:
         procedures = procedures.filter(section__department=department)
-    from tenohira.insights.calendar import fiscal_year_label
+    from tenohira.core.calendar import fiscal_year_label
 
     listed = list(procedures[:TODO_LISTED])
     count = len(listed) if len(listed) < TODO_LISTED else procedures.count()

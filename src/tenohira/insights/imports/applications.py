@@ -36,11 +36,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from tenohira.catalog.services import ImportRejected, RowError
+from tenohira.core import calendar
 from tenohira.core.fiscal import JST
 from tenohira.core.tabular import TableError, read_table
 from tenohira.core.text import fold_width, normalize
 from tenohira.core.wareki import WarekiError, parse_date
-from tenohira.insights import aggregates, calendar
+from tenohira.insights import aggregates
 from tenohira.insights.models import ExternalApplication
 
 COLUMNS = {

@@ -86,6 +86,9 @@ class Command(BaseCommand):
         # After the sample applications: they were made before the city took fees online.
         self._fees()
         self._inventory()
+        from tenohira.reservations.demo import seed as seed_reservations
+
+        seed_reservations(self.stdout)
 
         url = f"http://{host}:{port}/"
         self.stdout.write("")

@@ -94,7 +94,7 @@ _closure_cache: tuple[tuple, frozenset[dt.date]] | None = None
 
 
 def _closure_stamp() -> tuple:
-    from tenohira.insights.models import ClosureDay
+    from tenohira.core.models import ClosureDay
 
     found = ClosureDay.objects.aggregate(count=Count("pk"), last=Max("pk"), changed=Max("updated_at"))
     return found["count"], found["last"], found["changed"]
@@ -102,7 +102,7 @@ def _closure_stamp() -> tuple:
 
 def closure_days() -> frozenset[dt.date]:
     global _closure_cache
-    from tenohira.insights.models import ClosureDay
+    from tenohira.core.models import ClosureDay
 
     stamp = _closure_stamp()
     cached = _closure_cache
@@ -148,7 +148,7 @@ def is_outside_office_hours(moment: dt.datetime) -> bool:
 
 def closed_reason(day: dt.date) -> str | None:
     """Why the offices are closed on `day` (土曜日, 祝日の名前, 年末年始, 閉庁日の理由), or None."""
-    from tenohira.insights.models import ClosureDay
+    from tenohira.core.models import ClosureDay
 
     if day.weekday() >= 5:
         return f"{WEEKDAY_NAMES[day.weekday()]}曜日"

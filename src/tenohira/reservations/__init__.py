@@ -1,0 +1,1 @@
+"""Reservations: resources, slots, bookings, lotteries, waiting lists, counter congestion."""
