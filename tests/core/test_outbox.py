@@ -343,8 +343,15 @@ def test_the_migration_blanks_the_bodies_of_messages_sent_before_it():
                                         sent_at=timezone.now())
     pending = OutboxMessage.objects.create(kind="test", to="b@example.jp", subject="件名", body="本文")
     executor = MigrationExecutor(connection)
+    leaf = executor.loader.graph.leaf_nodes("core")
     executor.migrate([("core", "0004_outbox_lease")])
-    executor.loader.build_graph()
-    executor.migrate([("core", "0005_blank_sent_bodies")])
-    assert OutboxMessage.objects.get(pk=sent.pk).body == ""
-    assert OutboxMessage.objects.get(pk=pending.pk).body == "本文"  # not sent yet: still needed
+    try:
+        executor.loader.build_graph()
+        executor.migrate([("core", "0005_blank_sent_bodies")])
+        # Read only the body: later migrations add columns the schema at 0005 has not.
+        bodies = OutboxMessage.objects.values_list("body", flat=True)
+        assert bodies.get(pk=sent.pk) == ""
+        assert bodies.get(pk=pending.pk) == "本文"  # not sent yet: still needed
+    finally:
+        executor.loader.build_graph()
+        executor.migrate(leaf)  # the next test in this worker expects today's schema

@@ -191,12 +191,12 @@ def test_closure_days_are_kept_in_the_admin(settings):
     session.save()
 
     assert calendar.is_business_day(D(2023, 11, 24))
-    response = client.post("/admin/insights/closureday/add/", {"date": "2023-11-24", "reason": "庁舎の電気設備点検"})
+    response = client.post("/admin/core/closureday/add/", {"date": "2023-11-24", "reason": "庁舎の電気設備点検"})
     assert response.status_code == 302
     assert not calendar.is_business_day(D(2023, 11, 24))
-    listing = client.get("/admin/insights/closureday/")
+    listing = client.get("/admin/core/closureday/")
     assert listing.status_code == 200 and "庁舎の電気設備点検" in listing.content.decode()
     closure = ClosureDay.objects.get()
-    response = client.post(f"/admin/insights/closureday/{closure.pk}/delete/", {"post": "yes"})
+    response = client.post(f"/admin/core/closureday/{closure.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert calendar.is_business_day(D(2023, 11, 24))
