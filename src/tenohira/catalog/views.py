@@ -4,7 +4,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 
-from tenohira.catalog import selectors
+from tenohira.catalog import extensions, selectors
 from tenohira.catalog.models import Department, LifeEvent, Procedure, Section
 
 RESULTS_PER_PAGE = 20
@@ -93,5 +93,6 @@ def procedure_detail(request, code: str):
             "ways": selectors.ways_to_apply(procedure),
             "related": selectors.related_procedures(procedure),
             "signature_when": selectors.signature_when(procedure) if procedure.online_here else "",
+            "panels": extensions.procedure_panels(procedure),
         },
     )

@@ -25,6 +25,8 @@ api_v1 = [
          name="integration_ack"),
     path("integration/submissions/<str:receipt_number>/status", integration_api.StatusView.as_view(),
          name="integration_status"),
+    # Queue-ticket machines post the waiting count of their counters (reservations).
+    path("", include("tenohira.reservations.urls_api")),
     path("schema/", SpectacularAPIView.as_view(
         api_version="v1", renderer_classes=[OpenApiJsonRenderer, OpenApiYamlRenderer]
     ), name="schema"),
@@ -45,6 +47,10 @@ urlpatterns = [
     # Fees: 減免, 還付, counter payments, reconciliation and the accountant's reports.
     path("staff/payments/", include("tenohira.backoffice.urls_payments")),
     path("staff/accounting/", include("tenohira.backoffice.urls_accounting")),
+    # Reservations: lotteries, counters' congestion, and the bookings per resource.
+    path("staff/reservations/lottery/", include("tenohira.backoffice.urls_lottery")),
+    path("staff/reservations/counters/", include("tenohira.backoffice.urls_counters")),
+    path("staff/reservations/", include("tenohira.backoffice.urls_reservations")),
     path("staff/", include("tenohira.backoffice.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("", include("tenohira.identity.urls")),

@@ -1,6 +1,7 @@
-"""Residents' pages: /reservations/ (find, book, see, change, cancel) and /congestion/."""
+"""Residents' pages: /reservations/ (find, book, see, change, cancel), lotteries and
+waiting lists, and the counters' congestion (/congestion/)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from tenohira.reservations import views
 
@@ -9,4 +10,6 @@ app_name = "reservations"
 urlpatterns = [
     path("reservations/", views.index, name="index"),
     path("reservations/b/<str:token>/", views.booking, name="booking"),
+    path("", include("tenohira.reservations.urls_lottery")),
+    path("", include("tenohira.reservations.urls_congestion")),
 ]
