@@ -328,6 +328,7 @@ PERMISSIONS_POLICY_DENY = [
 # Pages under these paths show personal data: Cache-Control: no-store.
 NO_STORE_PATH_PREFIXES = [
     "/apply/", "/resume/", "/status/", "/corrections/", "/staff/", "/admin/", "/identity/", "/mypage/",
+    "/reservations/",  # bookings, lottery entries and waiting lists hold names and e-mail addresses
 ]
 
 # Staff sign-in: password + TOTP; locked after repeated failures; signed out when idle.
