@@ -312,6 +312,9 @@ class Lottery(models.Model):
     state = models.CharField(_("状態"), max_length=10, choices=State.choices, default=State.OPEN)
     drawn_at = models.DateTimeField(_("抽選した日時"), null=True, blank=True)
     result_digest = models.CharField(_("結果のSHA-256"), max_length=64, blank=True)
+    # {slot id: places} as drawn: published with the entries so the draw can be re-run
+    # after the slots' counts have moved on (cancellations, blocks).
+    capacities = models.JSONField(_("抽選した枠ごとの数"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("抽選")
@@ -490,3 +493,37 @@ class TypicalCongestion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.counter} {self.weekday} {self.hour}"
+
+
+class FeeReduction(models.Model):
+    """減免 of a booking's fee: asked by one member of staff, decided by another (the
+    second person), so nobody lowers a fee alone. Only an approved one changes the booking."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("承認待ち")
+        APPROVED = "approved", _("承認")
+        REFUSED = "refused", _("却下")
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="reductions")
+    amount_yen = models.PositiveIntegerField(_("減免額（円）"))
+    reason = models.CharField(_("減免の理由"), max_length=200)
+    state = models.CharField(_("状態"), max_length=10, choices=State.choices, default=State.PENDING)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                     verbose_name=_("申請した職員"))
+    requested_at = models.DateTimeField(_("申請日時"), auto_now_add=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+", verbose_name=_("決定した職員"))
+    decided_at = models.DateTimeField(_("決定日時"), null=True, blank=True)
+    comment = models.CharField(_("決定のコメント"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("減免")
+        verbose_name_plural = _("減免")
+        ordering = ["requested_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["booking"], name="fee_reduction_one_pending",
+                                    condition=Q(state="pending")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.booking} {self.amount_yen}"
