@@ -269,6 +269,70 @@ def cancel(booking: Booking, *, by_resident: bool = True, staff_user=None, reaso
     return done
 
 
+def change_deadline(booking: Booking) -> dt.datetime:
+    """Until when the resident may change or cancel the booking themselves."""
+    return booking.slot.starts_at - dt.timedelta(hours=booking.resource.change_hours_before)
+
+
+def change_key(booking: Booking) -> str:
+    """The request key of the booking that replaces `booking` on a change: a second tap on
+    変更する (or a resent request) finds the booking the first one made."""
+    return f"change:{booking.pk}"
+
+
+def replacement_of(booking: Booking) -> Booking | None:
+    """The booking a change made from `booking`, if it was changed."""
+    return Booking.objects.filter(request_key=change_key(booking)).first()
+
+
+def change(booking: Booking, new_slot_id: int, *, kind_code: str | None = None) -> Booking:
+    """変更 by the resident: book another slot of the same resource with the same details and
+    end this booking, in one transaction: either both happen or neither (a refusal of the
+    new slot raises BookingRefused and the old booking keeps its places). The old booking's
+    places are given back first, so the limit per person counts the booking once and the
+    waiting list is offered the freed place. Allowed until the change deadline."""
+    done = replacement_of(booking)
+    if done is not None:
+        return done
+    if booking.state not in (S.PROVISIONAL, S.CONFIRMED):
+        raise NotAllowed("この予約は変更できません。")
+    if timezone.now() >= change_deadline(booking):
+        raise NotAllowed(
+            f"変更は{booking.resource.change_hours_before}時間前までです。担当課へお電話ください。"
+        )
+    current_kind = booking.kind.code if booking.kind_id else ""
+    kind_code = current_kind if kind_code is None else kind_code
+    if int(new_slot_id) == booking.slot_id and kind_code == current_kind:
+        raise NotAllowed("いまの予約と同じ日時です。ほかの日時を選んでください。")
+    new_slot = Slot.objects.filter(pk=new_slot_id, resource_id=booking.resource_id).first()
+    if new_slot is None:
+        raise NotAllowed("この予約枠は見つかりません。")
+    request = Request(
+        slot_id=new_slot.pk,
+        person=Person(name=booking.name, email=booking.email, phone=booking.phone, name_kana=booking.name_kana,
+                      account=booking.account),
+        kind_code=kind_code, places=booking.places, answers=booking.answers, channel=booking.channel,
+        request_key=change_key(booking), submission=booking.submission,
+    )
+    try:
+        with transaction.atomic():
+            if not end(booking, S.CANCELLED, from_states=(S.PROVISIONAL, S.CONFIRMED), reason="日時の変更"):
+                # Ended a moment ago: by a twin request of this change, or cancelled.
+                done = replacement_of(booking)
+                if done is not None:
+                    return done
+                raise NotAllowed("この予約はすでに取り消されています。")
+            new = _book(request)
+            notify.cancelled(booking, reason=f"日時の変更（変更後の予約番号 {new.number}）")
+            return new
+    except IntegrityError:
+        # A twin request committed the change a moment ago: that is this change.
+        done = replacement_of(booking)
+        if done is not None:
+            return done
+        raise
+
+
 def generate_slots(resource: Resource, start: dt.date, end_day: dt.date) -> int:
     """Make the slots the opening rules give for start..end_day (both included); slots that
     exist already are kept as they are (their bookings, blocks and capacity). Returns the
