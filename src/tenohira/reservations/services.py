@@ -176,9 +176,13 @@ def _book(request: Request) -> Booking:
             raise NotAllowed("この予約の種別は選べません。")
     elif resource.kinds.exists():
         raise NotAllowed("種別を選んでください。")
-    _check_window(slot, staff=staff)
+    # A lottery's winner was given the slot by the published draw: the booking window and
+    # the limit per person were the lottery's to apply (one entry per person), and a
+    # refusal here would make the bookings differ from the published result.
+    drawn = request.channel == Booking.Channel.LOTTERY and slot.lottery_id is not None
+    _check_window(slot, staff=staff or drawn)
     key = request.person.key
-    _check_limit(resource, key, places, staff=staff)
+    _check_limit(resource, key, places, staff=staff or drawn)
 
     taken = Slot.objects.filter(pk=slot.pk, blocked=False, booked__lte=F("capacity") - places).update(
         booked=F("booked") + places
