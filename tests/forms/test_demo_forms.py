@@ -191,22 +191,42 @@ def test_hkc_birth_date_in_the_future_is_refused():
 # --- 粗大ごみ収集の申込 ----------------------------------------------------------------------
 
 
-def sdg_raw(*, items=(("futon", "2"), ("bicycle", "1")), in_days=14, place="entrance"):
+@pytest.fixture
+def collection_routes(db):
+    """The demo city's 粗大ごみ routes with their collection days (reservations.demo.collection):
+    the form's 収集日 is one of them."""
+    from tenohira.catalog.models import Department, Section
+    from tenohira.reservations.demo import collection
+
+    department = Department.objects.create(name="環境部", order=1)
+    Section.objects.create(department=department, name="３Ｒ推進課", order=1)
+    collection.seed()
+
+
+def sdg_days(district="東地区"):
+    """The collection days the form offers for a district (slot ids, soonest first)."""
+    from tenohira.forms.extensions import slot_options
+
+    return [o.value for o in slot_options(schema_of("SDG").field_map()["collection_day"], {"district": district})]
+
+
+def sdg_raw(*, items=(("futon", "2"), ("bicycle", "1")), district="東地区", day=None, place="entrance"):
     rows = {"items-count": [str(max(len(items), 1))]}
     for index, (item, count) in enumerate(items):
         rows[f"items-{index}-item"] = [item]
         rows[f"items-{index}-quantity"] = [count]
     return {
         "applicant": name("applicant_name", "佐藤", "健", "さとう", "けん"),
-        "contact": contact("ken.sato@example.jp"),
+        "contact": {**contact("ken.sato@example.jp"), "district": [district]},
         "items": rows,
         "collection": {
-            "preferred_date": [(timezone.localdate() + dt.timedelta(days=in_days)).isoformat()],
+            "collection_day": [day if day is not None else sdg_days(district)[0]],
             "place": [place],
         },
     }
 
 
+@pytest.mark.usefixtures("collection_routes")
 def test_sdg_fee_is_computed_from_the_items():
     run = FormRun(schema_of("SDG"), sdg_raw())
     assert run.complete, problems_of(run)
@@ -219,12 +239,14 @@ def test_sdg_fee_is_computed_from_the_items():
     assert shown["品目2 品目"] == "自転車（500円）"
 
 
+@pytest.mark.usefixtures("collection_routes")
 def test_sdg_fee_follows_every_row():
     run = FormRun(schema_of("SDG"), sdg_raw(items=(("sofa", "1"), ("bed", "2"), ("futon", "5"))))
     assert run.complete, problems_of(run)
     assert run.answers["fee"] == 1000 + 2 * 1000 + 5 * 300
 
 
+@pytest.mark.usefixtures("collection_routes")
 def test_sdg_every_row_needs_an_item_and_a_count_within_limits():
     run = FormRun(schema_of("SDG"), sdg_raw(items=(("futon", "1"), ("chest", ""))))
     assert problems_of(run) == {"items-1-quantity": "品目2の数を入力してください。"}
@@ -234,6 +256,7 @@ def test_sdg_every_row_needs_an_item_and_a_count_within_limits():
     assert problems_of(run) == {"items-0-item": "品目1を選んでください。", "items-0-quantity": "品目1の数を入力してください。"}
 
 
+@pytest.mark.usefixtures("collection_routes")
 def test_sdg_fee_table_matches_the_choices():
     """Every item's fee is shown on its choice, and the computation charges that fee."""
     schema = schema_of("SDG")
@@ -250,12 +273,37 @@ def test_sdg_fee_table_matches_the_choices():
         assert run.answers["fee"] == 3 * choice["fee"]
 
 
-@pytest.mark.parametrize(("in_days", "ok"), [(6, False), (7, True), (60, True), (61, False)])
-def test_sdg_collection_date_is_7_to_60_days_ahead(in_days, ok):
-    run = FormRun(schema_of("SDG"), sdg_raw(in_days=in_days))
-    assert ("preferred_date" not in problems_of(run)) is ok
+@pytest.mark.usefixtures("collection_routes")
+def test_sdg_collection_days_are_the_districts_free_days_7_to_60_days_ahead():
+    from tenohira.reservations.models import Resource, Slot
+
+    today = timezone.localdate()
+    route = Resource.objects.get(kind=Resource.Kind.COLLECTION, district="東地区")
+    offered = list(Slot.objects.filter(pk__in=sdg_days("東地区")).order_by("starts_at"))
+    assert offered and {slot.resource_id for slot in offered} == {route.pk}
+    ahead = [(timezone.localtime(slot.starts_at).date() - today).days for slot in offered]
+    assert min(ahead) >= 7 and max(ahead) <= 60
+    # Every collection day of the route in that window is offered, none before or after it.
+    window = [
+        slot.pk for slot in route.slots.all()
+        if 7 < (timezone.localtime(slot.starts_at).date() - today).days <= 60
+    ]
+    assert set(window) <= {slot.pk for slot in offered}
+    sooner = [slot.pk for slot in route.slots.all() if (timezone.localtime(slot.starts_at).date() - today).days < 7]
+    assert sooner and not set(sooner) & {slot.pk for slot in offered}
+    run = FormRun(schema_of("SDG"), sdg_raw(day=str(offered[0].pk)))
+    assert run.complete, problems_of(run)
+    assert summary_values(run)["収集日"].endswith("8:30～12:00（東地区）")
 
 
+@pytest.mark.usefixtures("collection_routes")
+def test_sdg_a_day_of_another_district_is_refused():
+    west = sdg_days("西地区")[0]
+    run = FormRun(schema_of("SDG"), sdg_raw(district="東地区", day=west))
+    assert problems_of(run) == {"collection_day": "収集日を、表示された日から選んでください。"}
+
+
+@pytest.mark.usefixtures("collection_routes")
 def test_sdg_other_place_needs_a_description():
     raw = sdg_raw(place="other")
     assert problems_of(FormRun(schema_of("SDG"), raw)) == {"place_detail": "出す場所の説明を入力してください。"}

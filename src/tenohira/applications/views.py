@@ -23,6 +23,7 @@ from tenohira.applications import (
     progress,
     selectors,
     services,
+    signals,
     steps,
     uploads,
 )
@@ -279,13 +280,18 @@ def step(request, public_id, step_key: str):
         return HttpResponseRedirect(reverse("applications:check", args=[draft.public_id]))
 
     outcome = run.outcomes.get(current.key) if show_errors else None
+    refusal = _pop_refusal(request, draft) if request.method == "GET" else None
     locked = prefill.locked_inputs(schema, draft.identity)
     # The draft's files are read only for a page that can show one.
     attachments = services.attachments_of(draft) if _has_file_field(current.fields) else {}
     bound = bind_step(run, current, raw, outcome, attachments, locked=locked,
                       locked_note=prefill.note(draft.identity))
     prefilled = prefill.prefilled_fields(schema, draft.identity) & {f.key for f in current.fields}
-    errors = error_summary(bound, extra_problems) if (show_errors or extra_problems) else []
+    if refusal is not None:
+        for b in bound:
+            if b.prefix == refusal["key"]:
+                b.error = refusal["message"]
+    errors = error_summary(bound, extra_problems) if (show_errors or extra_problems or refusal) else []
     previous = run.previous_step(current)
     return render(
         request,
@@ -306,6 +312,31 @@ def step(request, public_id, step_key: str):
         },
         status=400 if errors and request.method == "POST" else 200,
     )
+
+
+def _refusal_key(draft) -> str:
+    return f"tnh_refused:{draft.public_id}"
+
+
+def _pop_refusal(request, draft) -> dict | None:
+    """The message of a submission a receiver refused (signals.SubmissionRefused), shown
+    once by its field on the page the resident was sent back to."""
+    if not hasattr(request, "session") or _refusal_key(draft) not in request.session:
+        return None
+    return request.session.pop(_refusal_key(draft))
+
+
+def _refused(request, public_id, exc: signals.SubmissionRefused):
+    """Back to the page of the refused field, every answer kept, with the message."""
+    draft = selectors.get_draft(public_id)
+    schema = services.run_of(draft).schema
+    target = next((s for s in schema.steps if any(f.key == exc.field_key for f in s.fields)), None)
+    if target is None:
+        # No field to show it by: the check page says it at the top.
+        messages.error(request, exc.message)
+        return HttpResponseRedirect(reverse("applications:check", args=[draft.public_id]))
+    request.session[_refusal_key(draft)] = {"key": exc.field_key, "message": exc.message}
+    return HttpResponseRedirect(_step_url(draft, target, returning=True))
 
 
 def _has_file_field(fields) -> bool:
@@ -440,6 +471,8 @@ def _submit(request, public_id):
         return _check_page(request, draft, services.run_of(draft), signature_error=message, status=409)
     except services.NotReady as exc:
         return HttpResponseRedirect(reverse("applications:step", args=[public_id, exc.step.key]))
+    except signals.SubmissionRefused as exc:
+        return _refused(request, public_id, exc)
     except services.OutsideWindow:
         draft = selectors.get_draft(public_id)
         return _check_page(request, draft, services.run_of(draft), status=409)

@@ -98,7 +98,7 @@ def _clean_field(fld: Field, raw: Raw, prefix: str, scope: Scope, fields, outcom
             target[fld.key] = False
         return
     try:
-        value = kind.clean(fld, raw, prefix)
+        value = kind.clean_in(fld, raw, prefix, scope)
     except FieldError as exc:
         outcome.problems[prefix] = FieldProblem(anchor_for(fld, prefix), str(exc))
         return
@@ -114,7 +114,7 @@ def _required_message(fld: Field) -> str:
     name = name_of(fld)
     if fld.type == "yesno":
         return yesno_message(fld)
-    if fld.type in {"choice", "multichoice"}:
+    if fld.type in {"choice", "multichoice", "reservation_slot"}:
         return f"{name}の答えを選んでください。" if is_question(fld.label) else f"{name}を選んでください。"
     if fld.type == "consent":
         # A consent label is a sentence (「…に同意します」): it cannot take に同意してください.

@@ -99,6 +99,11 @@ class FieldType:
         """Stored value from raw inputs (only called when not empty)."""
         return first(raw, prefix).strip()
 
+    def clean_in(self, field: Field, raw: Raw, prefix: str, answers) -> Any:
+        """Like `clean`, for a type whose valid values depend on earlier answers (read
+        with `answers.get(key)`): the engine calls this one."""
+        return self.clean(field, raw, prefix)
+
     def to_raw(self, field: Field, value: Any, prefix: str) -> Raw:
         """Raw inputs that reproduce a stored value (for re-rendering a saved answer)."""
         return {prefix: ["" if value is None else str(value)]}
@@ -612,11 +617,56 @@ class GuidanceType(FieldType):
         return [] if field.option("text") else ["text（説明文）が必要です。"]
 
 
+class ReservationSlotType(FieldType):
+    """A booking slot chosen from the free ones (粗大ごみ: a collection day of the
+    resident's district route). The slots come from the slot source a higher app registers
+    (forms.extensions); the stored value is the slot id. The place itself is taken when the
+    application is sent (the reservations app books it inside the submission's
+    transaction), so the options shown here are what was free when the page was made.
+
+    Options: `resource_kind` (e.g. "collection") or `resource` (a resource code), and
+    `district_field`: the key of an answer on an EARLIER page whose value picks the
+    resource by its district (the page must know it before it can list the days).
+    """
+
+    name = "reservation_slot"
+    template = "forms/fields/reservation_slot.html"
+    default_max = 12
+
+    def check_options(self, field):
+        problems = []
+        if field.parent is not None:
+            problems.append("予約枠（reservation_slot）は繰り返し項目（group）の中では使えません。")
+        kind, code = field.option("resource_kind"), field.option("resource")
+        if not (isinstance(kind, str) and kind) and not (isinstance(code, str) and code):
+            problems.append("resource_kind（予約対象の種類）か resource（予約対象のコード）が必要です。")
+        district = field.option("district_field")
+        if district is not None and not (isinstance(district, str) and district):
+            problems.append("district_field は地区を選ぶ項目の key です。")
+        return problems
+
+    def clean(self, field, raw, prefix):
+        return self.clean_in(field, raw, prefix, {})
+
+    def clean_in(self, field, raw, prefix, answers):
+        from tenohira.forms.extensions import validate_slot
+
+        text = bounded(field, raw, prefix, self.default_max).strip()
+        if not (text.isascii() and text.isdigit()):
+            raise FieldError(f"{name_of(field)}を選んでください。")
+        return validate_slot(field, int(text), answers)
+
+    def display(self, field, value):
+        from tenohira.forms.extensions import slot_label
+
+        return slot_label(field, value)
+
+
 FIELD_TYPES: dict[str, FieldType] = {
     t.name: t
     for t in (
         TextType(), TextareaType(), NumberType(), EmailType(), PhoneType(), PostalCodeType(),
         AddressType(), NameType(), DateType(), ChoiceType(), MultiChoiceType(), YesNoType(),
-        ConsentType(), FileType(), GroupType(), ComputedType(), GuidanceType(),
+        ConsentType(), FileType(), GroupType(), ComputedType(), GuidanceType(), ReservationSlotType(),
     )
 }

@@ -35,6 +35,8 @@ class BoundField:
     # and the sentence that says where the value came from.
     locked: frozenset[str] = frozenset()
     locked_note: str = ""
+    # A reservation_slot's free slots now (forms.extensions), listed like choices.
+    slot_options: list = field(default_factory=list)
 
     @property
     def is_locked(self) -> bool:
@@ -84,6 +86,8 @@ class BoundField:
     def choices(self) -> list[dict[str, Any]]:
         if self.field.type == "yesno":
             options = [{"value": "yes", "label": "はい"}, {"value": "no", "label": "いいえ"}]
+        elif self.field.type == "reservation_slot":
+            options = [{"value": o.value, "label": o.label} for o in self.slot_options]
         else:
             options = self.field.option("choices", [])
         chosen = set(self.values)
@@ -176,6 +180,10 @@ def bind_step(
             value = run.answers.get(fld.key)
             bound.computed = FIELD_TYPES["computed"].display(fld, value if value is not None else 0)
             bound.compute_data = _compute_data(fld, run, same_page)
+        if fld.type == "reservation_slot":
+            from tenohira.forms.extensions import slot_options
+
+            bound.slot_options = slot_options(fld, run.answers)
         if fld.type == "file":
             bound.attachments = [attachments[t] for t in raw.get(prefix, []) if t in attachments]
         mine = {name for name in locked if name == prefix or name.startswith(f"{prefix}__")}

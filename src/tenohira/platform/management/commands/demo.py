@@ -80,15 +80,16 @@ class Command(BaseCommand):
         self._first_steps()
         self._forms()
         self._accounts()
+        # Before the sample applications: a 粗大ごみ application books a collection day.
+        from tenohira.reservations.demo import seed as seed_reservations
+
+        seed_reservations(self.stdout)
         # Their confirmation e-mails link to the address the demo is about to serve.
         with serving(f"http://{host}:{port}"):
             self._sample_applications()
         # After the sample applications: they were made before the city took fees online.
         self._fees()
         self._inventory()
-        from tenohira.reservations.demo import seed as seed_reservations
-
-        seed_reservations(self.stdout)
 
         url = f"http://{host}:{port}/"
         self.stdout.write("")
@@ -256,13 +257,18 @@ class Command(BaseCommand):
             }
 
         def sdg(family, given, index):
-            day = (dt.date.today() + dt.timedelta(days=14)).isoformat()
+            # A free collection day of the district's route (reservations.demo.collection).
+            from tenohira.forms.extensions import slot_options
+
+            district = rng.choice(["東地区", "西地区", "南地区", "北地区"])
+            # `version` is the SDG form's: the loop below calls this while on it.
+            days = slot_options(version.parsed().field_map()["collection_day"], {"district": district})
             return {
                 "applicant": name("applicant_name", family, given),
-                "contact": {**address, "email": [f"sdg{index}@example.jp"]},
+                "contact": {**address, "district": [district], "email": [f"sdg{index}@example.jp"]},
                 "items": {"items-count": ["2"], "items-0-item": ["futon"], "items-0-quantity": ["2"],
                           "items-1-item": [rng.choice(["chair", "bicycle", "table"])], "items-1-quantity": ["1"]},
-                "collection": {"preferred_date": [day], "place": ["entrance"]},
+                "collection": {"collection_day": [rng.choice(days[:8]).value], "place": ["entrance"]},
             }
 
         made = 0
