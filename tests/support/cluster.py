@@ -16,7 +16,6 @@ machine that dies takes everything on it.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import re
 import secrets
@@ -314,19 +313,34 @@ SDG_FAMILY = [("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "た�
 SDG_GIVEN = [("花子", "ハナコ"), ("太郎", "たろう"), ("美咲", "ミサキ"), ("健", "ケン")]
 
 
+SDG_DISTRICTS = ["東地区", "西地区", "南地区", "北地区"]
+
+
+class Offered:
+    """An answer chosen from the options the step's page offers (a 収集日 is a slot id
+    known only from the page): the `index`-th of them, counted round."""
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def pick(self, page: bytes, name: str) -> str:
+        values = re.findall(rb'name="' + re.escape(name.encode()) + rb'" value="([^"]+)"', page)
+        return values[self.index % len(values)].decode() if values else ""
+
+
 def sdg_answers(i: int) -> dict[str, dict[str, str]]:
     family, given = SDG_FAMILY[i % len(SDG_FAMILY)], SDG_GIVEN[i % len(SDG_GIVEN)]
-    day = (dt.date.today() + dt.timedelta(days=14 + i % 30)).isoformat()
+    day = Offered(i // len(SDG_DISTRICTS))
     return {
         "applicant": {"applicant_name__family": family[0], "applicant_name__given": given[0],
                       "applicant_name__family_kana": family[1], "applicant_name__given_kana": given[1]},
         "contact": {"address__postal_code": "963-8601", "address__prefecture": "福島県", "address__city": "郡山市",
                     "address__town": "朝日", "address__street": f"{1 + i % 5}-{1 + i % 20}-{1 + i % 9}",
                     "address__building": "", "phone": "090-1234-5678" if i % 2 else "０２４－９２４－２１１１",
-                    "email": f"sdg{i}@example.jp"},
+                    "district": SDG_DISTRICTS[i % len(SDG_DISTRICTS)], "email": f"sdg{i}@example.jp"},
         "items": {"items-count": "2", "items-0-item": "futon", "items-0-quantity": str(1 + i % 3),
                   "items-1-item": ["chair", "bicycle", "table"][i % 3], "items-1-quantity": "1"},
-        "collection": {"preferred_date": day, "place": "entrance", "place_detail": ""},
+        "collection": {"collection_day": day, "place": "entrance", "place_detail": ""},
     }
 
 
@@ -422,7 +436,11 @@ class ResidentFlow:
                 break
             page = self._send("step GET", "GET", location)
             token = self._token(page, "step GET")
-            fields = {"csrfmiddlewaretoken": token, "action": "continue", **self.answers.get(step_key, {})}
+            answers = {
+                name: value.pick(page.body, name) if isinstance(value, Offered) else value
+                for name, value in self.answers.get(step_key, {}).items()
+            }
+            fields = {"csrfmiddlewaretoken": token, "action": "continue", **answers}
             response = self._send("step POST", "POST", location, fields)
             location = response.header("Location")
             match = DRAFT_PATH.match(location)
@@ -457,3 +475,12 @@ def publish_demo_form(code: str = "SDG") -> None:
         code=code, defaults={"section": section, "name": definition["title"], "processing_days": 14})
     ProcedureChannel.objects.get_or_create(procedure=procedure, kind=Channel.PLATFORM)
     publish(procedure, definition)
+    if code == "SDG":
+        # The collection days the form books (reservations.demo.collection), with room for
+        # every flow of a run: the test is about the flows, not about full days.
+        from tenohira.reservations.demo import collection
+        from tenohira.reservations.models import Resource, Slot
+
+        collection.seed()
+        Slot.objects.filter(resource__kind=Resource.Kind.COLLECTION).update(capacity=5000)
+        Resource.objects.filter(kind=Resource.Kind.COLLECTION).update(max_active_per_person=5000)
