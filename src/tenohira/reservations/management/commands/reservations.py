@@ -1,41 +1,89 @@
-"""`tenohira reservations <subcommand> …`: the reservations' operator commands.
+"""`tenohira reservations <subcommand>`: the reservations' commands for operators.
 
-Each subcommand lives in its own module under tenohira.reservations.commands (see its
-package docstring); this dispatcher only finds them and hands over.
+Each subcommand is a function registered in SUBCOMMANDS with its own arguments, so other
+parts of the reservations can add theirs here.
+
+- draw LOTTERY_ID: 抽選 (as the staff button does: reveals the seed, books the winners,
+  e-mails everyone).
+- redraw --seed SEED --entries entries.csv --capacities capacities.csv: re-runs the draw
+  offline from the published files and prints every result and the digest, to check a
+  published lottery (needs no database rows).
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tenohira.reservations import commands as package
+
+def _draw_arguments(parser) -> None:
+    parser.add_argument("lottery_id", type=int)
 
 
-def subcommands() -> dict:
-    found = {}
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        name = getattr(module, "NAME", None)
-        if name:
-            found[name] = module
-    return found
+def _draw(command: BaseCommand, options: dict) -> None:
+    from tenohira.reservations import allocation_services
+    from tenohira.reservations.errors import BookingRefused
+    from tenohira.reservations.models import Lottery
+
+    lottery = Lottery.objects.filter(pk=options["lottery_id"]).first()
+    if lottery is None:
+        raise CommandError(f"抽選 {options['lottery_id']} はありません。")
+    try:
+        result = allocation_services.draw(lottery)
+    except BookingRefused as refused:
+        raise CommandError(refused.message) from refused
+    command.stdout.write(f"{lottery.title}: 申込み {len(result.won)} 件、当選 {len(result.winners)} 件")
+    command.stdout.write(f"seed {lottery.seed}")
+    command.stdout.write(f"digest {result.digest}")
+
+
+def _redraw_arguments(parser) -> None:
+    parser.add_argument("--seed", required=True, help="公開されたシード")
+    parser.add_argument("--entries", required=True, type=Path, help="公開された申込みの CSV（entries.csv）")
+    parser.add_argument("--capacities", required=True, type=Path, help="公開された枠ごとの数の CSV（capacities.csv）")
+    parser.add_argument("--seed-hash", default="", help="抽選前に公開されたシードの SHA-256（照合する）")
+
+
+def _redraw(command: BaseCommand, options: dict) -> None:
+    from tenohira.reservations import lottery
+
+    try:
+        entries, published = lottery.read_entries(options["entries"].read_text(encoding="utf-8"))
+        capacities = lottery.read_capacities(options["capacities"].read_text(encoding="utf-8"))
+    except (OSError, KeyError, ValueError) as exc:
+        raise CommandError(f"CSV を読めません: {exc}") from exc
+    seed = options["seed"]
+    result = lottery.draw(seed, entries, capacities)
+    command.stdout.write("number,result")
+    for number in sorted(result.won):
+        slot = result.won[number]
+        command.stdout.write(f"{number},{'' if slot is None else slot}")
+    command.stdout.write(f"winners {len(result.winners)}")
+    command.stdout.write(f"seed_hash {lottery.seed_hash(seed)}")
+    command.stdout.write(f"digest {result.digest}")
+    if options["seed_hash"] and options["seed_hash"].lower() != lottery.seed_hash(seed):
+        raise CommandError("シードの SHA-256 が公開された値と一致しません。")
+    if any(v is not None for v in published.values()):
+        if published != result.won:
+            raise CommandError("公開された結果と一致しません。")
+        command.stdout.write("公開された結果と一致します。")
+
+
+#: name -> (help, add arguments, run)
+SUBCOMMANDS = {
+    "draw": ("抽選する", _draw_arguments, _draw),
+    "redraw": ("公開されたシードと申込みから抽選をやり直して結果を確かめる", _redraw_arguments, _redraw),
+}
 
 
 class Command(BaseCommand):
-    help = "予約の運用コマンド（発券機の登録、抽選など）。"
+    help = "予約の操作: " + "、".join(f"{name}（{spec[0]}）" for name, spec in SUBCOMMANDS.items())
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="subcommand", required=True)
-        for name, module in subcommands().items():
-            module.add_arguments(sub.add_parser(name, help=getattr(module, "HELP", "")))
+        for name, (text, arguments, _run) in SUBCOMMANDS.items():
+            arguments(sub.add_parser(name, help=text))
 
     def handle(self, *args, subcommand, **options):
-        module = subcommands().get(subcommand)
-        if module is None:  # argparse refuses unknown names first; kept for call_command
-            raise CommandError(f"{subcommand} というサブコマンドはありません。")
-        return module.handle(self, **options)
+        SUBCOMMANDS[subcommand][2](self, options)
