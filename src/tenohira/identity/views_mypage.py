@@ -26,6 +26,7 @@ from tenohira.core import residents
 from tenohira.core.clients import client_address
 from tenohira.core.fiscal import local
 from tenohira.core.wareki import format_wareki
+from tenohira.identity import extensions as mypage_extensions
 from tenohira.identity import mypage
 from tenohira.identity.models import Account
 
@@ -115,6 +116,7 @@ def home(request):
             for d in found.drafts
         ],
         "sign_out_url": _sign_out_url(),
+        "sections": mypage_extensions.mypage_sections(request.account),
     })
 
 
