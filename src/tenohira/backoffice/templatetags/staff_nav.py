@@ -16,6 +16,16 @@ def _url(name: str) -> str | None:
         return None
 
 
+def _has_resources(user) -> bool:
+    """Sections with something residents book (施設・健診・来庁予約) see the reservations."""
+    sections = selectors.section_ids(user)
+    if not sections:
+        return False
+    from tenohira.reservations.models import Resource
+
+    return Resource.objects.filter(section_id__in=sections).exists()
+
+
 @register.simple_tag(takes_context=True)
 def staff_links(context) -> list[dict]:
     request = context.get("request")
@@ -44,6 +54,8 @@ def staff_links(context) -> list[dict]:
     if selectors.section_ids(user, selectors.TALLY_ROLES) or selectors.is_dx_admin(user):
         add("アンケート", "surveys:index")
         add("集計表", "tallies:index")
+    if selectors.is_dx_admin(user) or _has_resources(user):
+        add("予約", "staff_reservations:index")
     if selectors.section_ids(user) or selectors.is_dx_admin(user):
         add("業務システム連携", "integrations:deliveries")
     if selectors.is_dx_admin(user) or selectors.is_department_head(user):
