@@ -33,7 +33,13 @@ from django.utils import timezone
 
 from tenohira.core import calendar
 from tenohira.core.fiscal import JST
-from tenohira.reservations.models import Counter, QueueReading, Resource, TicketMachine, TypicalCongestion
+from tenohira.reservations.models import (
+    Counter,
+    QueueReading,
+    Resource,
+    TicketMachine,
+    TypicalCongestion,
+)
 
 #: Bounds of what a reading may say; beyond them the machine or the clerk made a mistake.
 MAX_WAITING = 999

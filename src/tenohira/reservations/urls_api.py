@@ -1,5 +1,9 @@
-"""The reservations' API under /api/v1/ (the queue-ticket machines' feed)."""
+"""The reservations' API under /api/v1/ (the queue-ticket machines' feed, reservations.api)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from tenohira.reservations import api
+
+urlpatterns = [
+    path("counters/<str:code>/queue", api.QueueView.as_view(), name="counter_queue"),
+]

@@ -1,5 +1,9 @@
-"""Residents' pages of the reservations: congestion (included by reservations.urls)."""
+"""Residents' pages of the reservations: counter congestion (included by reservations.urls)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from tenohira.reservations import views_congestion
+
+urlpatterns = [
+    path("congestion/", views_congestion.congestion_page, name="congestion"),
+]
