@@ -64,6 +64,7 @@ def can_join(slot: Slot, places: int = 1, kind: ResourceKind | None = None) -> b
 def join(slot: Slot, person: services.Person, *, places: int = 1, kind_code: str = "",
          answers: dict | None = None) -> WaitlistEntry:
     """キャンセル待ちに登録: once per person and slot while waiting or offered."""
+    slot = Slot.objects.select_related("resource", "lottery").get(pk=slot.pk)  # today's count, not the caller's
     places = int(places or 1)
     if not 1 <= places <= slot.resource.max_places:
         raise NotAllowed(f"1回に予約できるのは{slot.resource.max_places}までです。")
@@ -155,6 +156,8 @@ def accept(entry: WaitlistEntry) -> Booking:
     resource needs review), if the offer has not expired."""
     now = timezone.now()
     booking = entry.booking
+    if booking is not None and entry.state == W.ACCEPTED:
+        return booking  # a double tap on 予約する
     if booking is None or entry.state != W.OFFERED:
         raise NotAllowed("この枠のご案内は終わっています。")
     resource = booking.resource
