@@ -30,7 +30,8 @@ ACTIONS = {"backoffice:counter_start"}
 LISTS = {"backoffice:queue", "backoffice:export", "backoffice:counter", "backoffice:counter_handoff",
          "backoffice:password", "audit:search", "insights:dashboard", "integrations:deliveries", "tallies:index",
          "form_files:index", "forms:index", "surveys:index", "steps:index",
-         "accounting:index", "accounting:receipts", "accounting:daily", "staff_payments:approvals"}
+         "accounting:index", "accounting:receipts", "accounting:daily", "staff_payments:approvals",
+         "staff_reservations:index"}
 
 
 def staff_patterns():
@@ -91,7 +92,33 @@ PARAMETERS = {
     "field_key": lambda w: w["version"].parsed().all_fields()[0].key,
     # A settlement file import (会計: closed to section staff).
     "import_id": lambda w: "1",
+    # Section A's bookable resource, one of its slots and a booking by 秘匿 花子 (予約).
+    "resource_code": lambda w: _reservation(w)["resource"].code,
+    "slot_id": lambda w: str(_reservation(w)["slot"].pk),
+    "booking_number": lambda w: _reservation(w)["booking"].number,
 }
+
+
+def _reservation(w) -> dict:
+    if "reservation" not in w:
+        import datetime as dt
+
+        from django.utils import timezone
+
+        from tenohira.reservations import services as reservations
+        from tenohira.reservations.models import Facility, Resource, Slot
+
+        section = w["submission"].section
+        facility = Facility.objects.create(code="hitoku", name="秘匿センター", section=section)
+        resource = Resource.objects.create(code="hitoku-room", name="秘匿室", facility=facility, section=section,
+                                           kind=Resource.Kind.ROOM, closes_hours_before=0)
+        start = timezone.now() + dt.timedelta(days=3)
+        slot = Slot.objects.create(resource=resource, starts_at=start, ends_at=start + dt.timedelta(hours=1),
+                                   capacity=2)
+        booking = reservations.book(reservations.Request(
+            slot_id=slot.pk, person=reservations.Person(name="秘匿 花子", email="hitoku@example.jp")))
+        w["reservation"] = {"resource": resource, "slot": slot, "booking": booking}
+    return w["reservation"]
 
 
 def _dead_delivery(submission):
@@ -151,3 +178,8 @@ def test_another_sections_staff_get_nothing(world, staff_client):
     assert checked >= 20
     world["submission"].refresh_from_db()
     assert world["submission"].status == "received"  # nothing was changed either
+    if "reservation" in world:
+        booking, slot = world["reservation"]["booking"], world["reservation"]["slot"]
+        booking.refresh_from_db()
+        slot.refresh_from_db()
+        assert booking.state == "confirmed" and slot.booked == 1 and not slot.blocked
