@@ -1,0 +1,137 @@
+"""Booking a 乳幼児健診 on a phone (390×844) in a real Chromium, with and without JavaScript:
+find it, choose the 4か月児健診, a day and a time, answer the questions, 確認, 予約する; the
+e-mail carries the .ics; the link in it opens the booking, which is cancelled after a
+confirmation page, and the place is free again. The demo city's catalog and reservations
+are the seed (tenohira.reservations.demo.base)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+
+import icalendar
+import pytest
+from django.core import mail
+from playwright.sync_api import expect
+
+from tests.support.a11y import assert_accessible
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+@pytest.fixture
+def demo_reservations(sample_catalog):
+    from tenohira.reservations.demo import base
+
+    base.seed()
+
+
+def _open_first_free_day(page) -> None:
+    """The first day with free places: this month's, or the next month's when this month
+    has none left inside the booking window."""
+    for _ in range(3):
+        days = page.locator(".result-list a")
+        if days.count():
+            days.first.click()
+            return
+        page.get_by_role("link", name=re.compile("次の月")).click()
+    pytest.fail("no day with free places in three months")
+
+
+def _book(page, base_url: str, *, with_axe: bool) -> str:
+    page.goto(base_url + "/")
+    page.get_by_role("link", name="施設・健診の予約").click()
+    page.get_by_label("何をしたいですか").fill("乳幼児健診")
+    page.get_by_role("button", name="探す").click()
+    if with_axe:
+        assert_accessible(page, "予約を探す")
+    page.get_by_role("link", name="乳幼児健診").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("乳幼児健診")
+    page.get_by_role("link", name="4か月児健診").click()
+    if with_axe:
+        assert_accessible(page, "予約の対象と月の空き")
+    _open_first_free_day(page)
+    expect(page.get_by_role("heading", level=1)).to_contain_text("の時間を選ぶ")
+    if with_axe:
+        assert_accessible(page, "日の時間")
+    page.locator(".result-list a").first.click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("予約の内容を入力する")
+    if with_axe:
+        assert_accessible(page, "予約の入力")
+    expect(page.locator("#f-booker_kind-0")).to_be_checked()  # the kind chosen before
+    page.locator("#f-booker_name__family").fill("予約")
+    page.locator("#f-booker_name__given").fill("花子")
+    page.locator("#f-booker_name__family_kana").fill("よやく")  # hiragana becomes katakana
+    page.locator("#f-booker_name__given_kana").fill("ハナコ")
+    page.locator("#f-booker_email").fill("hanako@example.jp")
+    page.locator("#f-booker_phone").fill("090-1234-5678")
+    page.locator("#f-child_name__family").fill("予約")
+    page.locator("#f-child_name__given").fill("一郎")
+    page.locator("#f-child_name__family_kana").fill("ヨヤク")
+    page.locator("#f-child_name__given_kana").fill("イチロウ")
+    page.locator("#f-child_birth").fill("令和7年1月15日")
+    # Enter in a text field goes forward to 確認 (never anything else).
+    page.locator("#f-booker_phone").press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("予約の内容の確認")
+    expect(page.locator(".facts")).to_contain_text("ヨヤク ハナコ")
+    if with_axe:
+        assert_accessible(page, "予約の確認")
+    page.get_by_role("button", name="予約する").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("予約が確定しました")
+    if with_axe:
+        assert_accessible(page, "予約の完了")
+    return page.locator(".receipt-number").inner_text().strip()
+
+
+@pytest.mark.parametrize("browser_page", ["phone", "phone_without_js"])
+def test_book_a_checkup_get_the_ical_and_cancel(request, browser_page, live_server, demo_reservations):
+    from tenohira.core.fiscal import JST
+    from tenohira.reservations.models import Booking, SlotKind
+
+    page = request.getfixturevalue(browser_page)
+    with_axe = browser_page == "phone"
+    mail.outbox.clear()
+    number = _book(page, live_server.url, with_axe=with_axe)
+
+    booking = Booking.objects.select_related("slot", "kind").get(number=number)
+    assert booking.kind.code == "4m" and booking.name == "予約 花子" and booking.name_kana == "ヨヤク ハナコ"
+    assert booking.answers["child_birth"] == "2025-01-15"
+    assert SlotKind.objects.get(slot=booking.slot, kind=booking.kind).booked == 1
+
+    message = next(m for m in mail.outbox if number in m.body)
+    assert message.to == ["hanako@example.jp"]
+    filename, content, content_type = message.attachments[0]
+    assert filename == f"yoyaku-{number}.ics" and content_type == "text/calendar"
+    event = icalendar.Calendar.from_ical(content).walk("VEVENT")[0]
+    assert event.decoded("dtstart") == booking.slot.starts_at.astimezone(JST)
+    assert isinstance(event.decoded("dtstart"), dt.datetime)
+    assert "乳幼児健診（4か月児健診）" in str(event.get("summary"))
+
+    link = re.search(r"https?://\S+(/reservations/b/[^/\s]+/)", message.body).group(1)
+    page.goto(live_server.url + link)
+    expect(page.get_by_role("heading", level=1)).to_have_text("予約の確認")
+    expect(page.locator(".facts")).to_contain_text(number)
+    if with_axe:
+        assert_accessible(page, "予約のページ")
+    page.get_by_role("link", name="予約を取り消す").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("この予約を取り消しますか")
+    if with_axe:
+        assert_accessible(page, "取消しの確認")
+    page.get_by_role("button", name="予約を取り消す").click()
+    expect(page.get_by_role("status")).to_contain_text("予約を取り消しました")
+    expect(page.locator(".facts")).to_contain_text("取消し")
+
+    booking.refresh_from_db()
+    booking.slot.refresh_from_db()
+    assert booking.state == Booking.State.CANCELLED
+    assert booking.slot.booked == 0
+    assert SlotKind.objects.get(slot=booking.slot, kind=booking.kind).booked == 0
+    assert any("予約を取り消しました" in m.subject for m in mail.outbox)
