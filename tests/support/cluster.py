@@ -108,7 +108,10 @@ class Cluster:
         self.manage("migrate", "--no-input", "-v", "0")
 
     def publish_demo_form(self, code: str = "SDG") -> None:
-        self.manage("shell", "-c", f"from tests.support.cluster import publish_demo_form; publish_demo_form({code!r})")
+        self.manage("shell", "-c", (
+            "from tests.support.cluster import publish_demo_form, roomy_collection_days; "
+            f"publish_demo_form({code!r}); roomy_collection_days()"
+        ))
 
     def _spawn(self, process: Process) -> Process:
         process.popen = subprocess.Popen(  # noqa: S603 (our own command and arguments)
@@ -476,11 +479,15 @@ def publish_demo_form(code: str = "SDG") -> None:
     ProcedureChannel.objects.get_or_create(procedure=procedure, kind=Channel.PLATFORM)
     publish(procedure, definition)
     if code == "SDG":
-        # The collection days the form books (reservations.demo.collection), with room for
-        # every flow of a run: the test is about the flows, not about full days.
+        # The collection days the form books (reservations.demo.collection).
         from tenohira.reservations.demo import collection
-        from tenohira.reservations.models import Resource, Slot
 
         collection.seed()
-        Slot.objects.filter(resource__kind=Resource.Kind.COLLECTION).update(capacity=5000)
-        Resource.objects.filter(kind=Resource.Kind.COLLECTION).update(max_active_per_person=5000)
+
+
+def roomy_collection_days() -> None:
+    """Room on every collection day for every flow of a run: the scale test is about the
+    flows, not about full days (tests/reservations/test_collection.py is)."""
+    from tenohira.reservations.models import Resource, Slot
+
+    Slot.objects.filter(resource__kind=Resource.Kind.COLLECTION).update(capacity=5000)
