@@ -1,8 +1,6 @@
-"""Subcommands of `tenohira reservations …`, one module each.
+"""Subcommands of `tenohira reservations …` that live in a module of their own.
 
-A module here defines NAME (the subcommand, e.g. "ticket-machine"), HELP,
-`add_arguments(parser)` and `handle(command, **options)` (command is the Django
-BaseCommand, for its stdout/stderr). The dispatcher
-(management/commands/reservations.py) finds every module of this package, so adding a
-subcommand is adding a module.
+A module here defines `add_arguments(parser)` and `handle(command, **options)` (command is
+the Django BaseCommand, for its stdout/stderr); the dispatcher
+(management/commands/reservations.py) registers it in its SUBCOMMANDS.
 """

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
-NAME = "ticket-machine"
-HELP = "発券機の登録（キーは一度だけ表示）、一覧、キーの再発行、停止"
-
 
 def add_arguments(parser) -> None:
     actions = parser.add_subparsers(dest="machine_action", required=True)

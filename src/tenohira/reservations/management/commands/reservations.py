@@ -8,6 +8,8 @@ parts of the reservations can add theirs here.
 - redraw --seed SEED --entries entries.csv --capacities capacities.csv: re-runs the draw
   offline from the published files and prints every result and the digest, to check a
   published lottery (needs no database rows).
+- ticket-machine add NAME COUNTER_CODE… | list | rotate ID | disable ID: queue-ticket
+  machines (発券機) and their keys (reservations/commands/ticket_machine.py).
 """
 
 from __future__ import annotations
@@ -70,10 +72,24 @@ def _redraw(command: BaseCommand, options: dict) -> None:
         command.stdout.write("公開された結果と一致します。")
 
 
+def _ticket_machine(command: BaseCommand, options: dict) -> None:
+    from tenohira.reservations.commands import ticket_machine
+
+    ticket_machine.handle(command, **options)
+
+
+def _ticket_machine_arguments(parser) -> None:
+    from tenohira.reservations.commands import ticket_machine
+
+    ticket_machine.add_arguments(parser)
+
+
 #: name -> (help, add arguments, run)
 SUBCOMMANDS = {
     "draw": ("抽選する", _draw_arguments, _draw),
     "redraw": ("公開されたシードと申込みから抽選をやり直して結果を確かめる", _redraw_arguments, _redraw),
+    "ticket-machine": ("発券機の登録（キーは一度だけ表示）、一覧、キーの再発行、停止", _ticket_machine_arguments,
+                       _ticket_machine),
 }
 
 
