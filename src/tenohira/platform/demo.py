@@ -29,6 +29,9 @@ DEMO_ACCOUNTS = [
     ("shimin-kanri", "市民 所属管理者", [("section_admin", "市民課"), ("section_admin", "３Ｒ推進課"),
                                         ("section_admin", "広聴広報課")],
      "フォーム作成（/staff/forms/）・アンケートの集計・手数料の減免と還付の承認"),
+    ("kodomo-shien", "こども家庭支援 担当", [("handler", "こども家庭支援課"), ("approver", "こども家庭支援課"),
+                                            ("handler", "中央公民館")],
+     "予約の管理（/staff/reservations/）: 乳幼児健診・パパママ教室・公民館の部屋の来所・休止・代理予約"),
     ("kaikei", "会計 管理者", [("accountant", None)], "入金明細の取込み（消込）・収納データ・日計表（/staff/accounting/）"),
     ("kansa", "監査 担当", [("auditor", None)], "監査ログ（/staff/audit/）"),
 ]
