@@ -393,7 +393,9 @@ def send_reminders(*, limit: int = 200, now: dt.datetime | None = None) -> int:
     sent = 0
     with transaction.atomic():
         due = list(
-            Booking.objects.select_for_update(skip_locked=True)
+            # Lock the bookings only: PostgreSQL cannot lock the nullable side of the outer
+            # join that select_related("kind") makes.
+            Booking.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(state__in=(S.CONFIRMED,), reminded_at__isnull=True,
                     slot__starts_at__gte=start, slot__starts_at__lt=end_at)
             .select_related("slot", "resource__facility", "kind")[:limit]
