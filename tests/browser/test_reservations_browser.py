@@ -135,3 +135,67 @@ def test_book_a_checkup_get_the_ical_and_cancel(request, browser_page, live_serv
     assert booking.slot.booked == 0
     assert SlotKind.objects.get(slot=booking.slot, kind=booking.kind).booked == 0
     assert any("予約を取り消しました" in m.subject for m in mail.outbox)
+
+
+def _fill_booker(page) -> None:
+    page.locator("#f-booker_name__family").fill("予約")
+    page.locator("#f-booker_name__given").fill("次郎")
+    page.locator("#f-booker_name__family_kana").fill("ヨヤク")
+    page.locator("#f-booker_name__given_kana").fill("ジロウ")
+    page.locator("#f-booker_email").fill("jiro@example.jp")
+    page.locator("#f-booker_phone").fill("09012345678")
+
+
+def test_last_place_taken_meanwhile_then_an_alternative(phone, live_server, demo_reservations):
+    """The check page is open when someone else takes the last place: 予約する shows
+    「たった今いっぱい」 with the nearest free times, and one of them books with what was typed."""
+    from tenohira.reservations import services
+    from tenohira.reservations.models import Booking, Resource, Slot
+
+    resource = Resource.objects.get(code="kominkan-room-1")  # one place per slot
+    slot = services.selectors.bookable_slots([resource.pk]).filter(
+        starts_at__gte=services.window_of(resource)[0]).order_by("starts_at").first()
+    phone.goto(f"{live_server.url}/reservations/r/{resource.code}/book/?slot={slot.pk}")
+    _fill_booker(phone)
+    phone.get_by_role("button", name="確認へ進む").click()
+    expect(phone.get_by_role("heading", level=1)).to_have_text("予約の内容の確認")
+    services.book(services.Request(slot_id=slot.pk, person=services.Person(name="先の人", email="first@example.jp")))
+    phone.get_by_role("button", name="予約する").click()
+    expect(phone.locator(".error-summary")).to_contain_text("たった今いっぱい")
+    expect(phone.locator("#f-booker_name__given")).to_have_value("次郎")
+    assert_accessible(phone, "予約できなかったときの入力ページ")
+    phone.locator("button[name=alt_slot]").first.click()
+    expect(phone.get_by_role("heading", level=1)).to_have_text("予約の内容の確認")
+    phone.get_by_role("button", name="予約する").click()
+    expect(phone.get_by_role("heading", level=1)).to_have_text("予約が確定しました")
+    mine = Booking.objects.get(email="jiro@example.jp")
+    assert mine.slot_id != slot.pk and Slot.objects.get(pk=slot.pk).booked == 1
+
+
+def test_change_the_day(phone, live_server, demo_reservations):
+    from tenohira.reservations import services
+    from tenohira.reservations.models import Booking, Resource
+
+    resource = Resource.objects.get(code="nyuyoji-kenshin")
+    first = services.selectors.bookable_slots([resource.pk]).filter(
+        starts_at__gte=services.window_of(resource)[0]).order_by("starts_at").first()
+    booking = services.book(services.Request(slot_id=first.pk, kind_code="4m",
+                                             person=services.Person(name="予約 三郎", email="saburo@example.jp")))
+    phone.goto(f"{live_server.url}/reservations/b/{booking.token}/")
+    phone.get_by_role("link", name="日時を変更する").click()
+    expect(phone.get_by_role("heading", level=1)).to_have_text("変更する日を選ぶ")
+    assert_accessible(phone, "変更する日")
+    _open_first_free_day(phone)
+    expect(phone.get_by_role("heading", level=1)).to_contain_text("の時間を選ぶ")
+    assert_accessible(phone, "変更する時間")
+    phone.locator("input[name=slot]").first.check()
+    phone.get_by_role("button", name="確認へ進む").click()
+    expect(phone.get_by_role("heading", level=1)).to_have_text("この日時に変更しますか")
+    assert_accessible(phone, "変更の確認")
+    phone.get_by_role("button", name="変更する").click()
+    expect(phone.get_by_role("heading", level=1)).to_have_text("予約が確定しました")
+    booking.refresh_from_db()
+    assert booking.state == Booking.State.CANCELLED
+    new = services.replacement_of(booking)
+    assert new is not None and new.slot_id != first.pk and new.kind.code == "4m"
+    expect(phone.locator(".receipt-number")).to_have_text(new.number)
