@@ -98,3 +98,39 @@ def test_refused_reduction_changes_nothing(make_resource, make_slot, person, cle
     assert allocation_services.decide_reduction(reduction, approver, approve=False, comment="対象外") is True
     booking.refresh_from_db()
     assert booking.amount_due == 600 and booking.pay_by is not None
+
+
+def _staff(username, role, section):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tenohira.backoffice.models import StaffRole
+    from tests.support.integrations import staff_client
+
+    user = get_user_model().objects.create_user(username, password="x-Passw0rd-2026", last_name=username,
+                                                first_name="職員")
+    TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+    StaffRole.objects.create(user=user, role=role, section=section)
+    return user, staff_client(user)
+
+
+def test_staff_pages_reduction_by_two_people(make_resource, make_slot, person, section):
+    from tenohira.backoffice.models import Role
+
+    booking = _fee_booking(make_resource, make_slot, person)
+    _asker, asker = _staff("tanto-fee", Role.HANDLER, section)
+    _approver, approver = _staff("kessai-fee", Role.APPROVER, section)
+    page = asker.get("/staff/reservations/lottery/fees/").content.decode()
+    assert booking.number in page and "600円" in page
+    url = f"/staff/reservations/lottery/fees/{booking.number}/reduction/"
+    error = asker.post(url, {"amount": "abc", "reason": "子ども会", "action": "request"})
+    assert "半角数字" in error.content.decode() and "子ども会" in error.content.decode()
+    asker.post(url, {"amount": "600", "reason": "子ども会の活動", "action": "request"})
+    reduction = FeeReduction.objects.get()
+    decide = f"/staff/reservations/lottery/fees/reduction/{reduction.pk}/decide/"
+    asker.post(decide, {"action": "approve"})  # a handler who asked: refused twice over
+    reduction.refresh_from_db()
+    assert reduction.state == FeeReduction.State.PENDING
+    approver.post(decide, {"action": "approve", "comment": "確認済み"})
+    reduction.refresh_from_db()
+    booking.refresh_from_db()
+    assert reduction.state == FeeReduction.State.APPROVED and booking.amount_due == 0
