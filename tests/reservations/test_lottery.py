@@ -179,3 +179,13 @@ def test_draw_command(make_resource, make_slot, person):
     call_command("reservations", "draw", str(lottery.pk), stdout=out)
     lottery.refresh_from_db()
     assert f"digest {lottery.result_digest}" in out.getvalue() and "当選 1 件" in out.getvalue()
+
+
+def test_demo_lottery_is_open_and_seeded_once(sample_catalog):
+    from tenohira.reservations.demo import lottery as demo
+
+    line = demo.seed()
+    assert "テニスコート" in line and demo.seed() == ""
+    found = Lottery.objects.get()
+    assert allocation_services.accepting(found) and found.slots.count() >= 28
+    assert Client().get(f"/reservations/lottery/{found.pk}/").status_code == 200
