@@ -53,13 +53,18 @@ def test_the_demo_prepares_the_city_and_its_mail_links_to_the_port_it_serves(tmp
     assert "新規 453 件" in completed.stdout  # 452 procedures and the demo survey (ANK)
     assert "http://127.0.0.1:8123/" in completed.stdout
     with sqlite3.connect(tmp_path / "tenohira.sqlite3") as database:
-        bodies = [body for (body,) in database.execute("SELECT body FROM core_outboxmessage")]
+        bodies = list(database.execute("SELECT kind, body FROM core_outboxmessage"))
         pages = {slug for (slug,) in database.execute("SELECT slug FROM platform_sitepage")}
         fees = dict(database.execute(
             "SELECT p.code, f.timing FROM payments_feesetting f JOIN catalog_procedure p ON p.id = f.procedure_id"))
     # 住民票 by post is paid when sent, 粗大ごみ after the items are confirmed.
     assert fees == {"HJC": "at_submission", "SDG": "after_review"}
     assert "オンラインで払える手数料" in completed.stdout
-    # The sample applications' confirmation e-mails point at the demo's own address.
-    assert bodies and all("http://127.0.0.1:8123/status/" in body for body in bodies)
+    # The sample applications' confirmation e-mails point at the demo's own address, and so
+    # do the booking e-mails of the 粗大ごみ applications' collection days.
+    assert bodies and all(
+        ("http://127.0.0.1:8123/status/" if kind.startswith("submission_") else "http://127.0.0.1:8123/reservations/b/")
+        in body for kind, body in bodies
+    )
+    assert sum(kind == "reservation_booked" for kind, _body in bodies) == 12
     assert pages == {"contact", "privacy", "accessibility", "terms"}
