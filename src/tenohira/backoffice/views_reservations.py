@@ -120,7 +120,7 @@ def _period_context(request, resource, first: dt.date, last: dt.date) -> dict:
         "resource": resource, "rows": rows, "days": [(d, _label(d), r) for d, r in days.items()],
         "counts": scoped.state_counts(rows), "booking_count": len(bookings),
         "may_act": scoped.may_act(request.user, resource), "formats": EXPORT_FORMATS,
-        "cancellable": set(CANCELLABLE) | set(HOLDING),
+        "cancellable": CANCELLABLE,
     }
 
 
