@@ -116,3 +116,39 @@ def test_pages_join_accept(make_resource, make_slot, person):
     entry.refresh_from_db()
     assert accepted.status_code == 302 and entry.booking.token in accepted["Location"]
     assert entry.booking.state == S.CONFIRMED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_cancellations_at_once_offer_each_person_once(make_resource, make_slot, person):
+    """Two bookings of a full slot cancelled at the same moment, two people waiting: each
+    gets one offer, and the slot's count stays at its capacity."""
+    import threading
+
+    from django.db import connection
+
+    slot = make_slot(make_resource(max_active_per_person=5), capacity=2)
+    a = services.book(services.Request(slot_id=slot.pk, person=person(1)))
+    b = services.book(services.Request(slot_id=slot.pk, person=person(2)))
+    waiting = [waitlist.join(slot, person(n)) for n in (3, 4, 5)]
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def cancel(booking):
+        try:
+            barrier.wait()
+            services.cancel(Booking.objects.get(pk=booking.pk))
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=cancel, args=(x,)) for x in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    states = [WaitlistEntry.objects.get(pk=w.pk).state for w in waiting]
+    assert states == [W.OFFERED, W.OFFERED, W.WAITING]
+    assert Booking.objects.filter(slot=slot, state=S.OFFERED).count() == 2
+    assert _booked(slot) == 2
