@@ -2,6 +2,7 @@
 rules, counters and ticket machines. Bookings are worked on the staff pages (scoped and
 audited), not here."""
 
+from django import forms
 from django.contrib import admin
 
 from tenohira.reservations.models import (
@@ -30,8 +31,32 @@ class FacilityAdmin(admin.ModelAdmin):
     search_fields = ["name", "code"]
 
 
+class ResourceForm(forms.ModelForm):
+    class Meta:
+        model = Resource
+        fields = [
+            "code", "name", "facility", "section", "kind", "description", "keywords", "procedure", "bring",
+            "district", "allocation", "requires_review", "questions", "opens_days_ahead", "closes_hours_before",
+            "change_hours_before", "max_active_per_person", "max_places", "fee_yen", "pay_within_days", "active",
+            "order",
+        ]
+
+    def clean_questions(self):
+        """The booking's own questions must be a schema the form engine runs (steps of fields)."""
+        from tenohira.forms.schema import SchemaError, parse
+
+        questions = self.cleaned_data.get("questions") or {}
+        if questions:
+            try:
+                parse({"title": questions.get("title") or "予約", **questions})
+            except SchemaError as exc:
+                raise forms.ValidationError(f"予約時の質問の定義が正しくありません: {exc}") from exc
+        return questions
+
+
 @admin.register(Resource)
 class ResourceAdmin(admin.ModelAdmin):
+    form = ResourceForm
     list_display = ["name", "facility", "kind", "allocation", "section", "active"]
     list_filter = ["kind", "allocation", "active"]
     search_fields = ["name", "code", "keywords"]

@@ -75,14 +75,12 @@ def contact_schema(resource: Resource, kinds: list) -> FormSchema:
 
 
 def questions_schema(resource: Resource) -> FormSchema | None:
-    """The resource's own questions, or None. A definition written with "pages" instead of
-    "steps" is read the same; one the engine cannot use is logged and left out (the booking
-    still works, and staff ask at the counter) rather than taking the page down."""
+    """The resource's own questions, or None. The admin refuses a definition the engine
+    cannot use (reservations.admin); one that got in another way is logged and left out (the
+    booking still works, and staff ask at the counter) rather than taking the page down."""
     definition = resource.questions or {}
     if not definition:
         return None
-    if "steps" not in definition and "pages" in definition:
-        definition = {**definition, "steps": definition["pages"]}
     definition = {"title": definition.get("title") or resource.name, **{k: v for k, v in definition.items() if k != "title"}}
     try:
         return parse(definition)

@@ -17,7 +17,8 @@ DAYS = 75
 
 CHECKUP_QUESTIONS = {
     "title": "健診の予約",
-    "pages": [{
+    "steps": [{
+        "key": "child",
         "title": "お子さんについて",
         "fields": [
             {"key": "child_name", "type": "name", "label": "お子さんの氏名", "required": True},
