@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tenohira.applications import services as applications
 from tenohira.applications import uploads
 from tenohira.applications.receipt_pdf import render_receipt_pdf
+from tenohira.applications.signals import SubmissionRefused
 from tenohira.backoffice import counter, selectors
 from tenohira.backoffice.auth import staff_required
 from tenohira.backoffice.models import IdentityDocument
@@ -120,6 +121,14 @@ def check(request, public_id):
             )
         except applications.NotReady as exc:
             return HttpResponseRedirect(_step_url(draft, exc.step))
+        except SubmissionRefused as refused:
+            # E.g. the 粗大ごみ collection day filled up meanwhile: nothing was stored; the
+            # clerk goes back to the page of that answer with the reason, every answer kept.
+            messages.error(request, refused.message)
+            target = next((s for s in run.schema.steps if any(f.key == refused.field_key for f in s.fields)), None)
+            if target is not None:
+                return HttpResponseRedirect(_step_url(draft, target))
+            return HttpResponseRedirect(request.path)
         except counter.IdentityProblem as problem:
             identity["error"] = str(problem)
         else:
