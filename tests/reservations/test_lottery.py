@@ -189,3 +189,21 @@ def test_demo_lottery_is_open_and_seeded_once(sample_catalog):
     found = Lottery.objects.get()
     assert allocation_services.accepting(found) and found.slots.count() >= 28
     assert Client().get(f"/reservations/lottery/{found.pk}/").status_code == 200
+
+
+def test_the_sweep_draws_a_lottery_once_its_draw_time_has_come(make_resource, make_slot, person):
+    from tenohira.reservations import tasks
+
+    _resource, lottery = _lottery(make_resource, make_slot, slots=1, capacity=1)
+    slot_id = lottery.slots.get().pk
+    for n in range(2):
+        allocation_services.enter(lottery, person(n), wishes=[slot_id])
+    assert tasks.draw_due() is False  # entries still open: nothing to draw
+    lottery.refresh_from_db()
+    assert lottery.state == Lottery.State.OPEN
+    _close(lottery)
+    tasks.draw_due()
+    lottery.refresh_from_db()
+    assert lottery.state == Lottery.State.DRAWN and lottery.result_digest
+    assert Booking.objects.filter(slot_id=slot_id, channel=Booking.Channel.LOTTERY).count() == 1
+    assert tasks.draw_due() is False  # drawn once

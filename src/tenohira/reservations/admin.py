@@ -73,3 +73,14 @@ class CounterAdmin(admin.ModelAdmin):
 class LotteryAdmin(admin.ModelAdmin):
     list_display = ["title", "resource", "state", "entries_close_at", "draw_at"]
     readonly_fields = ["seed_hash", "seed", "drawn_at", "result_digest"]
+
+    def get_exclude(self, request, obj=None):
+        # The seed stays unseen until the draw: whoever knew it before could pick entry
+        # numbers that win. Its SHA-256 is public from the start.
+        if obj is None or obj.state != Lottery.State.DRAWN:
+            return ["seed"]
+        return []
+
+    def get_readonly_fields(self, request, obj=None):
+        hidden = set(self.get_exclude(request, obj) or [])
+        return [name for name in self.readonly_fields if name not in hidden]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from tenohira.core import background
 
 REMINDER_BATCH = 200
@@ -34,3 +36,19 @@ def lapse_unpaid() -> bool:
     from tenohira.reservations.allocation_services import lapse_unpaid as lapse
 
     return lapse(limit=UNPAID_BATCH) >= UNPAID_BATCH
+
+
+@background.periodic("reservations.draw_due", seconds=60)
+def draw_due() -> bool:
+    """抽選: draw each lottery whose draw time has come (the staff button and
+    `tenohira reservations draw` do the same earlier). One lottery per run: a draw books and
+    mails every entrant in one transaction."""
+    from tenohira.reservations.allocation_services import draw, due_lotteries
+    from tenohira.reservations.errors import NotAllowed
+
+    due = list(due_lotteries()[:2])
+    if not due:
+        return False
+    with contextlib.suppress(NotAllowed):  # drawn a moment ago by staff or another worker
+        draw(due[0])
+    return len(due) > 1
