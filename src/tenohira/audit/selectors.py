@@ -57,6 +57,10 @@ ACTIONS = {
     "daily_report": "日計表の出力",
     "payments.request": "支払いの依頼",
     "payments.webhook_refused": "決済通知の拒否",
+    # 保存期間 (retention)
+    "retention.purge": "保存期間を過ぎた申請の削除",
+    "retention.legal_hold": "削除の保留（訴訟・審査請求など）",
+    "retention.legal_hold_released": "削除の保留の解除",
     # フォーム・アンケート (forms, surveys)
     "forms.export": "フォームの書き出し",
     "forms.publish": "フォームの公開",
