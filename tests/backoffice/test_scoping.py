@@ -32,7 +32,7 @@ LISTS = {"backoffice:queue", "backoffice:export", "backoffice:counter", "backoff
          "form_files:index", "forms:index", "surveys:index", "steps:index",
          "accounting:index", "accounting:receipts", "accounting:daily", "staff_payments:approvals",
          "staff_reservations:index", "staff_lottery:index", "staff_lottery:create", "staff_lottery:provisional",
-         "staff_lottery:fees"}
+         "staff_lottery:fees", "staff_counters:list"}
 
 
 def staff_patterns():

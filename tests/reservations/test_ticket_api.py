@@ -147,6 +147,7 @@ def test_a_huge_body_is_413_before_it_is_read(machine):
     response = post(key, raw=raw)
     assert response.status_code == 413
     assert "大きすぎます" in response.json()["detail"]
+    assert post("tnhq_wrong", raw=raw).status_code == 401  # a stranger learns only that the key is wrong
 
 
 def test_only_json_is_accepted(machine):

@@ -156,14 +156,15 @@ class QueueView(APIView):
     parser_classes = [JSONParser]
 
     def initial(self, request, *args, **kwargs):
-        # Refuse a huge body before anything reads it (DRF parses lazily, on request.data).
+        super().initial(request, *args, **kwargs)
+        # The key first (a stranger learns nothing but 401), then a huge body is refused
+        # before anything reads it (DRF parses lazily, on request.data).
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
         if length > MAX_BODY:
             raise PayloadTooLarge()
-        super().initial(request, *args, **kwargs)
         per_minute = int(getattr(settings, "TICKET_MACHINE_RATE_PER_MINUTE", 120))
         if not hit(f"ticket-machine:{request.auth.pk}", limit=per_minute, window=dt.timedelta(minutes=1)):
             raise exceptions.Throttled(wait=60, detail=f"送信が多すぎます（1分あたり{per_minute}回まで）。")
