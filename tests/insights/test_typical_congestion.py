@@ -93,10 +93,10 @@ def test_a_counter_without_records_keeps_its_rows(counter):
 
 def test_the_command_computes_and_reports(counter, capsys):
     pay(MONDAYS[0], 9, 3)
-    call_command("typical_congestion", "--counter", "shimin", "--from", "2023-06-01", "--to", "2023-06-30")
+    call_command("insights", "typical-congestion", "--counter", "shimin", "--from", "2023-06-01", "--to", "2023-06-30")
     out = capsys.readouterr().out
-    assert "市民課 住民記録窓口: 1 時間帯（POS 2023-06-01〜2023-06-30）" in out
-    call_command("typical_congestion", "--from", "2023-07-01", "--to", "2023-07-31")
+    assert "窓口の混み具合 市民課 住民記録窓口: 1 時間帯（POS 2023-06-01〜2023-06-30）" in out
+    call_command("insights", "typical-congestion", "--from", "2023-07-01", "--to", "2023-07-31")
     assert "記録がないため変更しません" in capsys.readouterr().out
     assert TypicalCongestion.objects.filter(counter=counter).count() == 1
 
@@ -112,3 +112,19 @@ def test_the_typical_level_is_shown_when_there_is_no_live_reading(counter, monke
     assert "いつもの混み具合（目安）: 大変混んでいます" in text
     assert "月曜日のいつもの混み具合（目安）" in text
     assert "9時台 大変混んでいます" in text and "11時台 空いています" in text
+
+
+def test_importing_pos_transactions_recomputes_the_typical_congestion(counter, tmp_path, capsys):
+    path = tmp_path / "pos.csv"
+    path.write_text(
+        "日時,施設,料金項目,金額,支払方法\n"
+        "2023-06-05 09:10,市民課,住民票の写し,300,現金\n"
+        "2023-06-05 09:20,市民課,住民票の写し,300,クレジットカード\n"
+        "2023-06-05 10:05,市民課,印鑑登録証明書,300,現金\n",
+        encoding="utf-8",
+    )
+    call_command("insights", "import-pos", str(path))
+    out = capsys.readouterr().out
+    assert "取り込みました" in out and "窓口の混み具合 市民課 住民記録窓口: 2 時間帯" in out
+    rows = dict(TypicalCongestion.objects.filter(counter=counter).values_list("hour", "visitors"))
+    assert rows == {9: Decimal("2.0"), 10: Decimal("1.0")}  # Monday 5 June 2023

@@ -13,8 +13,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.utils import timezone
 
+from tenohira.core import calendar
 from tenohira.insights import (
-    calendar,
     kpi_afterhours,
     kpi_cashless,
     kpi_online,

@@ -15,6 +15,7 @@ The report's JSON shape is documented in docs/insights-report.md.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import json
 import os
@@ -23,6 +24,7 @@ import tempfile
 from django.core.management.base import BaseCommand, CommandError
 
 from tenohira.catalog.services import ImportRejected
+from tenohira.core.fiscal import JST
 from tenohira.core.wareki import WarekiError, parse_date
 
 # subcommand → (module under tenohira.insights.imports, its year option or None, help)
@@ -58,6 +60,12 @@ class Command(BaseCommand):
         rebuild = sub.add_parser("rebuild", help="日別の申請件数（集計表）を申請の記録から作り直す（導入時・修復用）")
         rebuild.add_argument("--from", dest="date_from", help="初日（省略で最初から）")
         rebuild.add_argument("--to", dest="date_to", help="末日（省略で最後まで）")
+        typical = sub.add_parser("typical-congestion", help=(
+            "窓口のいつもの混み具合（曜日・時間帯ごと）を POS の取引と窓口の申請記録から計算する"
+            "（import-pos の後は自動で計算します）"))
+        typical.add_argument("--counter", action="append", dest="codes", metavar="CODE", help="窓口コード（省略ですべて）")
+        typical.add_argument("--from", dest="date_from", help="初日（省略で最後の記録から365日前）")
+        typical.add_argument("--to", dest="date_to", help="末日（省略で最後の記録の日）")
         report = sub.add_parser("report", help="本部会報告を作る（JSON の形は docs/insights-report.md）")
         period = report.add_mutually_exclusive_group()
         period.add_argument("--fy", type=int, dest="fiscal_year", help="年度（既定: 今年度）")
@@ -70,6 +78,8 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         if action == "report":
             return self._report(**options)
+        if action == "typical-congestion":
+            return self._typical(**options)
         if action == "rebuild":
             from tenohira.insights.aggregates import rebuild
 
@@ -99,6 +109,34 @@ class Command(BaseCommand):
         summary = result.summary() if hasattr(result, "summary") else str(result)
         source = getattr(result, "source_format", "")
         self.stdout.write(f"取り込みました{f'（{source}）' if source else ''}: {summary}")
+        if action == "import-pos":
+            # New transactions change the counters' usual congestion (窓口の混雑状況).
+            self._typical()
+
+    def _typical(self, *, codes=None, date_from=None, date_to=None, **options):
+        from tenohira.insights.congestion import compute
+        from tenohira.reservations.models import Counter
+
+        if bool(date_from) != bool(date_to):
+            raise CommandError("期間は --from と --to の両方を指定してください。")
+        counters = None
+        if codes:
+            counters = list(Counter.objects.filter(code__in=codes))
+            unknown = sorted(set(codes) - {c.code for c in counters})
+            if unknown:
+                raise CommandError(f"窓口コード {', '.join(unknown)} はありません。")
+
+        def moment(text: str, *, end: bool = False) -> dt.datetime:
+            day = _date(text) + dt.timedelta(days=1 if end else 0)
+            return dt.datetime.combine(day, dt.time(0, 0), tzinfo=JST)
+
+        start = moment(date_from) if date_from else None
+        end = moment(date_to, end=True) if date_to else None
+        for result in compute(counters, start=start, end=end):
+            if result.rows:
+                self.stdout.write(f"窓口の混み具合 {result.counter.name}: {result.rows} 時間帯（{result.basis}）")
+            else:
+                self.stdout.write(f"窓口の混み具合 {result.counter.name}: 記録がないため変更しません")
 
     def _report(self, *, fiscal_year, year, date_from, date_to, format, output, **options):
         from tenohira.insights.report import PeriodError, build
