@@ -57,14 +57,6 @@ def slot_options(field, answers) -> list[SlotOption]:
     return _source.options(field, answers) if _source is not None else []
 
 
-def validate_slot(field, value, answers):
-    from tenohira.forms.fields import FieldError, name_of
-
-    if _source is None:
-        raise FieldError(f"{name_of(field)}は、いまは選べません。担当課にお問い合わせください。")
-    return _source.validate(field, value, answers)
-
-
 def slot_label(field, value) -> str:
     if value in (None, ""):
         return ""

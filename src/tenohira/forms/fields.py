@@ -649,12 +649,15 @@ class ReservationSlotType(FieldType):
         return self.clean_in(field, raw, prefix, {})
 
     def clean_in(self, field, raw, prefix, answers):
-        from tenohira.forms.extensions import validate_slot
+        from tenohira.forms.extensions import slot_source
 
         text = bounded(field, raw, prefix, self.default_max).strip()
         if not (text.isascii() and text.isdigit()):
             raise FieldError(f"{name_of(field)}を選んでください。")
-        return validate_slot(field, int(text), answers)
+        source = slot_source()
+        if source is None:  # an installation without reservations: nothing can be booked
+            raise FieldError(f"{name_of(field)}は、いまは選べません。担当課にお問い合わせください。")
+        return source.validate(field, int(text), answers)
 
     def display(self, field, value):
         from tenohira.forms.extensions import slot_label

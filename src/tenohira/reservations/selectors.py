@@ -47,10 +47,15 @@ def bookable_slots(resources=None) -> QuerySet[Slot]:
     return slots
 
 
-def _window(resource: Resource, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    from tenohira.reservations.services import window_of
-
-    return window_of(resource, now)
+def window_of(resource: Resource, now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """(earliest, latest) start a resident may book now: opens N days ahead (from the start
+    of today in Japan), closes M hours before the slot starts."""
+    now = now or timezone.now()
+    today = now.astimezone(JST).date()
+    latest_day = today + dt.timedelta(days=resource.opens_days_ahead)
+    latest = dt.datetime.combine(latest_day + dt.timedelta(days=1), dt.time(0), tzinfo=JST)
+    earliest = now + dt.timedelta(hours=resource.closes_hours_before)
+    return earliest, latest
 
 
 def public_resources() -> QuerySet[Resource]:
@@ -90,7 +95,7 @@ def free_days(resource: Resource, start: dt.date, end: dt.date, *, kind: Resourc
     booking window."""
     end = min(end, start + dt.timedelta(days=MAX_SEARCH_DAYS))
     now = timezone.now()
-    earliest, latest = _window(resource, now)
+    earliest, latest = window_of(resource, now)
     first = max(dt.datetime.combine(start, dt.time(0), tzinfo=JST), earliest)
     last = min(dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=JST), latest)
     slots = bookable_slots().filter(resource=resource, starts_at__gte=first, starts_at__lt=last)
@@ -121,7 +126,7 @@ def alternatives(slot: Slot, *, kind: ResourceKind | None = None, places: int = 
     """The nearest bookable slots to `slot` (before and after it, same resource, in the
     booking window, with room for `places`), nearest first."""
     resource = slot.resource
-    earliest, latest = _window(resource, timezone.now())
+    earliest, latest = window_of(resource, timezone.now())
     slots = bookable_slots().filter(resource=resource, starts_at__gte=earliest, starts_at__lt=latest)
     slots = slots.exclude(pk=slot.pk).filter(booked__lte=F("capacity") - places)
     if kind is not None:

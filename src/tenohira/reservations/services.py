@@ -88,15 +88,8 @@ class Request:
     submission: object | None = None
 
 
-def window_of(resource: Resource, now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
-    """(earliest, latest) start a resident may book now: opens N days ahead (from the start
-    of today in Japan), closes M hours before the slot starts."""
-    now = now or timezone.now()
-    today = now.astimezone(JST).date()
-    latest_day = today + dt.timedelta(days=resource.opens_days_ahead)
-    latest = dt.datetime.combine(latest_day + dt.timedelta(days=1), dt.time(0), tzinfo=JST)
-    earliest = now + dt.timedelta(hours=resource.closes_hours_before)
-    return earliest, latest
+# The booking window is a read (selectors); kept here under its old name for the callers.
+window_of = selectors.window_of
 
 
 def _check_window(slot: Slot, *, staff: bool) -> None:
