@@ -214,7 +214,9 @@ def waitlist_accept(request, token: str):
         return render(request, "reservations/waitlist_entry.html", {
             "entry": found, "label": _label(found.slot), "position": waitlist.position(found), "error": refused.message,
         }, status=409)
-    return HttpResponseRedirect(reverse("reservations:booking", args=[booking.token]))
+    # The page a booking made on the booking pages ends on: it says the booking is made
+    # (予約が確定しました, or 仮予約 where staff review) and that the e-mail went out.
+    return HttpResponseRedirect(reverse("reservations:done", args=[booking.token]))
 
 
 @require_http_methods(["GET", "POST"])
