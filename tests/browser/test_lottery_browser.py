@@ -8,7 +8,8 @@ Chromium at phone size (390×844), each page checked with axe-core where JavaScr
    results page from the result e-mail, sees the seed and the digest, downloads the
    entries (no names) and the draw re-run from them gives the published digest;
 3. a full slot's day page offers キャンセル待ち; the resident joins, a cancellation offers
-   the place by e-mail, the resident accepts and the booking is confirmed;
+   the place by e-mail, the resident accepts and the booking is confirmed; an offer not
+   taken in time says so, lapses to the next person, who declines after a confirmation page;
 4. a clerk confirms one 仮予約 and rejects another (Enter in the reason adds a line; the
    rejection needs its button and a reason).
 """
@@ -425,3 +426,48 @@ def test_clerk_confirms_one_provisional_booking_and_rejects_another(phone: Page,
     told = _mail_to("jiro2@example.jp", "仮予約をお受けできませんでした")
     assert "ホールの点検と重なりました" in told.body
     assert Slot.objects.get(pk=slot.pk).booked == 1
+
+
+def test_an_offer_not_taken_in_time_passes_to_the_next_who_declines(phone: Page, second_phone: Page, live_server,
+                                                                     fast_staff, facility):
+    from django.utils import timezone
+
+    from tenohira.reservations import services, waitlist
+    from tenohira.reservations.models import Booking, Slot, WaitlistEntry
+
+    base = live_server.url
+    room = _resource(facility, "kaigi-l", "会議室")
+    slot = _slot(room, 4, 14, 1)
+    first = services.book(services.Request(slot_id=slot.pk, person=services.Person(
+        name="先客 一郎", email="senkyaku@example.jp", phone="")))
+    late, next_one = (waitlist.join(slot, services.Person(name=name, email=email, phone=""))
+                      for name, email in (("遅刻 三郎", "saburo@example.jp"), ("辞退 四郎", "shiro@example.jp")))
+    mail.outbox.clear()
+    services.cancel(first)
+
+    # The first offer's time runs out before it is taken: 予約する then says so.
+    offer = _mail_to("saburo@example.jp", "キャンセル待ちの枠に空きが出ました")
+    Booking.objects.filter(pk=WaitlistEntry.objects.get(pk=late.pk).booking_id).update(
+        offer_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    phone.goto(base + _link_in(offer, r"/reservations/waitlist/w/[^/\s]+/"))
+    phone.get_by_role("button", name="予約する").click()
+    expect(phone.locator(".error-summary")).to_contain_text("ご案内の期限を過ぎたため")
+    _check(phone, "an offer accepted too late")
+
+    # The sweep lapses it and offers the place to the next person, who declines after the
+    # confirmation page: nobody else waits, so the place is free for everyone again.
+    assert waitlist.lapse_offers() == 1
+    assert Slot.objects.get(pk=slot.pk).booked == 1
+    offer = _mail_to("shiro@example.jp", "キャンセル待ちの枠に空きが出ました")
+    second_phone.goto(base + _link_in(offer, r"/reservations/waitlist/w/[^/\s]+/"))
+    second_phone.get_by_role("link", name="この枠を辞退する").click()
+    expect(second_phone.get_by_role("heading", level=1)).to_have_text("この枠を辞退しますか")
+    _check(second_phone, "declining an offer")
+    second_phone.get_by_role("button", name="辞退する").click()
+    expect(second_phone.get_by_role("heading", level=1)).to_have_text("キャンセル待ち")
+    expect(second_phone.locator(".facts")).to_contain_text("取下げ")
+    expect(second_phone.get_by_role("button", name="予約する")).to_have_count(0)
+    _check(second_phone, "the declined offer")
+    assert WaitlistEntry.objects.get(pk=late.pk).state == WaitlistEntry.State.LAPSED
+    assert WaitlistEntry.objects.get(pk=next_one.pk).state == WaitlistEntry.State.WITHDRAWN
+    assert Slot.objects.get(pk=slot.pk).booked == 0
