@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-from urllib.parse import urlparse, urlunparse
 
 import pytest
 
@@ -30,25 +29,6 @@ RESIDENTS = 1000
 TAKEN, CAPACITY = 30, 40
 CSRF_INPUT = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
 REQUEST_KEY = re.compile(rb'name="request_key" value="([^"]+)"')
-
-
-def _with_dbname(url: str, name: str) -> str:
-    return urlunparse(urlparse(url)._replace(path="/" + name))
-
-
-@pytest.fixture
-def surge_database():
-    import psycopg
-    from psycopg import sql
-
-    name = f"tenohira_booking_surge_{os.getpid()}"
-    admin = _with_dbname(DATABASE_URL, "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield _with_dbname(DATABASE_URL, name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 SEED = """
@@ -77,12 +57,12 @@ def _form(i: int, slot_id: int, token: str, key: str) -> dict[str, str]:
     }
 
 
-def test_a_thousand_at_once_for_the_last_ten_places(surge_database, tmp_path):
+def test_a_thousand_at_once_for_the_last_ten_places(scale_database, tmp_path):
     import psycopg
 
     from tests.support.cluster import Cluster, HttpClient, encode
 
-    cluster = Cluster(surge_database, tmp_path, nodes=2, web_per_node=2)
+    cluster = Cluster(scale_database, tmp_path, nodes=2, web_per_node=2)
     cluster.migrate()
     slot_id = int(cluster.manage("shell", "-c", SEED % {"capacity": CAPACITY, "taken": TAKEN})
                   .strip().splitlines()[-1])
@@ -131,7 +111,7 @@ def test_a_thousand_at_once_for_the_last_ten_places(surge_database, tmp_path):
         text = body.decode()
         assert "たった今いっぱい" in text
         assert 'name="alt_slot"' in text  # the nearest free times, to book with one tap
-    with psycopg.connect(surge_database) as conn:
+    with psycopg.connect(scale_database) as conn:
         slot_booked = conn.execute("SELECT booked FROM reservations_slot WHERE id = %s", [slot_id]).fetchone()[0]
         bookings = conn.execute("SELECT count(*) FROM reservations_booking WHERE slot_id = %s", [slot_id]).fetchone()[0]
     assert (slot_booked, bookings) == (CAPACITY, CAPACITY - TAKEN)

@@ -27,7 +27,6 @@ import secrets
 import signal
 import threading
 import time
-from urllib.parse import urlparse, urlunparse
 
 import pytest
 
@@ -42,27 +41,6 @@ pytestmark = pytest.mark.skipif(
 FLOWS = int(os.environ.get("SCALE_FLOWS", "300"))
 CLIENTS = 12
 REDIS_URL = "redis://127.0.0.1:6379/7"
-
-
-def _with_dbname(url: str, name: str) -> str:
-    return urlunparse(urlparse(url)._replace(path="/" + name))
-
-
-@pytest.fixture
-def scale_database():
-    """A database of this test alone, created and dropped here: the serve nodes and workers
-    are other processes, so they cannot see the test's transaction."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"tenohira_scale_{os.getpid()}"
-    admin = _with_dbname(DATABASE_URL, "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield _with_dbname(DATABASE_URL, name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _flush_redis() -> None:

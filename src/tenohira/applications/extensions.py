@@ -18,18 +18,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+from tenohira.catalog import extensions as catalog_extensions
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class Panel:
-    title: str
-    lines: list[str] = field(default_factory=list)
-    action_url: str = ""
-    action_label: str = ""
-    tone: str = "info"  # info | warning | success
+# The same panel the catalog's procedure page shows (a title, sentences, one action).
+Panel = catalog_extensions.Panel
 
 
 _check_notices: list[Callable] = []
