@@ -80,18 +80,29 @@ def index(request):
     })
 
 
+# A lottery is for the months ahead: a year far from today is a typing mistake (and 0001 or
+# 9999 would overflow as a moment in Japan time).
+YEARS_AROUND = 5
+
+
+def _near(year: int) -> bool:
+    return abs(year - timezone.now().astimezone(JST).year) <= YEARS_AROUND
+
+
 def _parse_dt(raw: str) -> dt.datetime | None:
     try:
-        return dt.datetime.strptime(raw.strip(), "%Y-%m-%dT%H:%M").replace(tzinfo=JST)
+        moment = dt.datetime.strptime(raw.strip()[:16], "%Y-%m-%dT%H:%M").replace(tzinfo=JST)
     except ValueError:
         return None
+    return moment if _near(moment.year) else None
 
 
 def _parse_date(raw: str) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(raw.strip())
+        day = dt.date.fromisoformat(raw.strip()[:10])
     except ValueError:
         return None
+    return day if _near(day.year) else None
 
 
 @staff_required

@@ -45,6 +45,9 @@ EXPORT_COLUMNS = ["予約番号", "開始日時", "終了日時", "施設", "予
 _NUMERIC = [name == "人数・枠数" for name in EXPORT_COLUMNS]
 
 
+YEARS_AROUND = 5
+
+
 def _today() -> dt.date:
     return timezone.now().astimezone(JST).date()
 
@@ -54,9 +57,12 @@ def _day(raw) -> dt.date | None:
     if not raw or len(raw) > 10:
         return None
     try:
-        return dt.date.fromisoformat(raw)
+        day = dt.date.fromisoformat(raw)
     except ValueError:
         return None
+    # Within a few years of today: 0001-01-01 or 9999-12-31 would overflow as a moment in
+    # Japan time (and the week view steps back from the day).
+    return day if abs(day.year - _today().year) <= YEARS_AROUND else None
 
 
 def _label(day: dt.date) -> str:

@@ -64,17 +64,30 @@ def _slot_label(slot: Slot) -> str:
     return f"{slot.starts_at.astimezone(JST).year}年{_day_label(slot.starts_at.astimezone(JST).date())} {_time_label(slot)}"
 
 
+# Pages show days within a few years of today: a date like 0001-01-01 or 9999-12-31 would
+# overflow when turned into a moment in Japan time, and no booking is that far away.
+YEARS_AROUND = 3
+
+
+def _sane(day: dt.date) -> dt.date | None:
+    today = _today()
+    return day if abs(day.year - today.year) <= YEARS_AROUND else None
+
+
 def _parse_month(value: str) -> dt.date | None:
+    value = value or ""
+    if len(value) > 7:
+        return None
     try:
-        year, month = (int(part) for part in (value or "").split("-"))
-        return dt.date(year, month, 1)
+        year, month = (int(part) for part in value.split("-"))
+        return _sane(dt.date(year, month, 1))
     except (TypeError, ValueError):
         return None
 
 
 def _parse_day(value: str) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(value or "") if len(value or "") == 10 else None
+        return _sane(dt.date.fromisoformat(value or "")) if len(value or "") == 10 else None
     except ValueError:
         return None
 
