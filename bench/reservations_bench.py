@@ -178,10 +178,10 @@ def contention(db_url: str, data_dir: str, workers: int, per_worker: int) -> Non
 
     def slots(code: str, count: int, capacity: int) -> list[int]:
         resource = Resource.objects.create(code=code, name=code, facility=facility, section=section, kind="room",
-                                           closes_hours_before=0, max_active_per_person=10**6)
+                                           closes_hours_before=0, opens_days_ahead=400, max_active_per_person=10**6)
         made = Slot.objects.bulk_create([
-            Slot(resource=resource, starts_at=start + dt.timedelta(hours=i), ends_at=start + dt.timedelta(hours=i + 1),
-                 capacity=capacity) for i in range(count)
+            Slot(resource=resource, starts_at=start + dt.timedelta(minutes=5 * i),
+                 ends_at=start + dt.timedelta(minutes=5 * i + 5), capacity=capacity) for i in range(count)
         ])
         return [s.pk for s in made]
 
