@@ -109,6 +109,9 @@ def test_the_form_offers_the_districts_free_days_and_books_the_one_chosen(sdg, d
     booked = [m for m in mail.outbox if booking.number in m.body]
     assert booked and booked[0].attachments[0][0] == f"yoyaku-{booking.number}.ics"
     assert "BEGIN:VEVENT" in booked[0].attachments[0][1]
+    # The city comes to the resident: the place is the address given, not the centre's.
+    assert "場所: お申し込みの住所" in booked[0].body and "環境保全センター" not in booked[0].body
+    assert "LOCATION:お申し込みの住所" in booked[0].attachments[0][1].replace("\r\n ", "")
 
 
 def test_a_day_filled_between_the_step_and_the_submit_stores_nothing_and_asks_again(sdg):

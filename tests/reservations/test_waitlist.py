@@ -152,3 +152,15 @@ def test_two_cancellations_at_once_offer_each_person_once(make_resource, make_sl
     assert states == [W.OFFERED, W.OFFERED, W.WAITING]
     assert Booking.objects.filter(slot=slot, state=S.OFFERED).count() == 2
     assert _booked(slot) == 2
+
+
+def test_an_offer_past_its_time_is_not_offered_on_the_page_before_the_sweep(make_resource, make_slot, person):
+    slot = make_slot(make_resource(), capacity=1)
+    first = services.book(services.Request(slot_id=slot.pk, person=person(1)))
+    entry = waitlist.join(slot, person(2))
+    services.cancel(first)
+    entry.refresh_from_db()
+    Booking.objects.filter(pk=entry.booking_id).update(offer_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    page = Client().get(f"/reservations/waitlist/w/{entry.token}/").content.decode()
+    assert "ご案内の期限が過ぎたため" in page
+    assert "waitlist/w/" + entry.token + "/accept/" not in page  # no 予約する that would only be refused

@@ -49,8 +49,7 @@ def ical(booking: Booking, *, cancelled: bool = False) -> str:
     event.add("dtend", booking.slot.ends_at.astimezone(JST))
     title = f"{resource.name}（{booking.kind.name}）" if booking.kind_id else resource.name
     event.add("summary", f"{settings.MUNICIPALITY_NAME} {title}")
-    place = resource.facility.name + (f" {resource.facility.address}" if resource.facility.address else "")
-    event.add("location", place)
+    event.add("location", place_of(booking))
     lines = [f"予約番号: {booking.number}"]
     if resource.bring:
         lines.append(f"持ち物: {resource.bring}")
@@ -78,13 +77,23 @@ def _send(booking: Booking, kind: str, subject: str, lines: list[str], *, cancel
     )
 
 
+def place_of(booking: Booking) -> str:
+    """Where the resident goes — or, for a 粗大ごみ collection, where the city comes: the
+    address given in the application (not repeated here: the e-mail and the calendar file
+    carry no more personal data than they need)."""
+    resource = booking.resource
+    if resource.kind == resource.Kind.COLLECTION:
+        return "お申し込みの住所（ご指定の場所に出してください）"
+    return resource.facility.name + (f"（{resource.facility.address}）" if resource.facility.address else "")
+
+
 def _summary(booking: Booking) -> list[str]:
     resource = booking.resource
     lines = [
         f"予約番号: {booking.number}",
         f"予約: {resource.name}" + (f"（{booking.kind.name}）" if booking.kind_id else ""),
         f"日時: {when(booking)}",
-        f"場所: {resource.facility.name}" + (f"（{resource.facility.address}）" if resource.facility.address else ""),
+        f"場所: {place_of(booking)}",
     ]
     if booking.places > 1:
         lines.append(f"人数・枠数: {booking.places}")

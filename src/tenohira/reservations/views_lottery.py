@@ -8,6 +8,7 @@ import secrets
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tenohira.reservations import allocation_services, services, waitlist
@@ -195,12 +196,20 @@ def _waiting(token: str) -> WaitlistEntry:
     return found
 
 
+def _offer_over(entry) -> bool:
+    """The offer's time has run out (the sweep may not have lapsed it yet): 予約する would
+    only be refused, so the page does not offer it."""
+    booking = entry.booking
+    return (entry.state == entry.State.OFFERED and booking is not None and booking.offer_expires_at is not None
+            and booking.offer_expires_at <= timezone.now())
+
+
 @require_GET
 def waitlist_entry(request, token: str):
     found = _waiting(token)
     return render(request, "reservations/waitlist_entry.html", {
         "entry": found, "label": _label(found.slot), "position": waitlist.position(found),
-        "done": request.GET.get("done") == "1", "error": "",
+        "done": request.GET.get("done") == "1", "error": "", "offer_over": _offer_over(found),
     })
 
 
@@ -213,6 +222,7 @@ def waitlist_accept(request, token: str):
         found.refresh_from_db()
         return render(request, "reservations/waitlist_entry.html", {
             "entry": found, "label": _label(found.slot), "position": waitlist.position(found), "error": refused.message,
+            "offer_over": _offer_over(found),
         }, status=409)
     # The page a booking made on the booking pages ends on: it says the booking is made
     # (予約が確定しました, or 仮予約 where staff review) and that the e-mail went out.
