@@ -181,3 +181,47 @@ def test_a_rejected_or_withdrawn_application_gives_the_place_back_once(sdg, to_s
     assert Slot.objects.get(pk=slot.pk).booked == fill_before
     status = client.get(f"/apply/{public_id}/done/").content.decode()
     assert "取消し" in status
+
+
+def _returned_for_the_day(client: Client, public_id: str) -> tuple[Submission, str]:
+    """The application sent, 審査中, then 差戻し of the collection day; returns the link's token."""
+    from django.contrib.auth import get_user_model
+
+    from tenohira.backoffice import services as backoffice
+    from tenohira.backoffice.models import Role, StaffRole
+
+    submission = Submission.objects.get(draft__public_id=public_id)
+    handler = get_user_model().objects.create_user("sanr", last_name="三R", first_name="担当")
+    StaffRole.objects.create(user=handler, role=Role.HANDLER, section=submission.section)
+    backoffice.transition(handler, submission.receipt_number, Submission.Status.UNDER_REVIEW)
+    links = []
+    backoffice.request_correction(
+        handler, submission.receipt_number, fields=[{"path": "collection_day", "note": "この日は伺えません"}],
+        message="収集日を選び直してください。", link_for=lambda token: links.append(token) or f"https://x/{token}/",
+    )
+    return submission, links[0]
+
+
+def test_a_correction_of_the_day_moves_the_booking_or_is_refused_when_the_day_filled(sdg):
+    client = Client(HTTP_HOST="localhost")
+    public_id, page = up_to_collection(client)
+    first, second, third = offered_days(page)[:3]
+    choose_day(client, public_id, first)
+    assert submit(client, public_id)["Location"].endswith("/done/")
+    submission, token = _returned_for_the_day(client, public_id)
+
+    fill(Slot.objects.get(pk=second))  # the day the resident picks first is full by now
+    refused = client.post(f"/corrections/{token}/", {"action": "resubmit", "collection_day": str(second)})
+    assert refused.status_code != 302 and FULL_MESSAGE in refused.content.decode()
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.RETURNED and submission.version == 1
+    kept = Booking.objects.get(submission=submission)
+    assert kept.slot_id == first and kept.state == Booking.State.CONFIRMED
+
+    moved = client.post(f"/corrections/{token}/", {"action": "resubmit", "collection_day": str(third)})
+    assert moved.status_code == 302
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.RESUBMITTED
+    bookings = {b.slot_id: b.state for b in Booking.objects.filter(submission=submission)}
+    assert bookings == {first: Booking.State.CANCELLED, third: Booking.State.CONFIRMED}
+    assert Slot.objects.get(pk=first).booked == 0 and Slot.objects.get(pk=third).booked == 1

@@ -1009,6 +1009,11 @@ def resubmit(
         return _store_resubmission(correction, staged, comment.strip()[:2000]), []
     except CorrectionClosed as exc:
         return None, [("", str(exc))]
+    except signals.SubmissionRefused as exc:
+        # A receiver refused the corrected answers (the new collection day filled up): the
+        # transaction rolled back, so the correction stays open with what was typed.
+        correction.resolved_at = None
+        return None, [("", exc.message)]
 
 
 def _store_resubmission(correction: CorrectionRequest, staged: CorrectionInput, comment: str) -> Submission:

@@ -168,6 +168,37 @@ def book_on_submission(sender, submission: Submission, **kwargs) -> None:
             raise SubmissionRefused(exc.message, field_key=fld.key) from None
 
 
+def move_with_correction(sender, submission: Submission, from_status: str, to_status: str, **kwargs) -> None:
+    """再提出 after a 差戻し that changed the collection day (or the district): the booking
+    moves with the answer, in the resubmission's transaction — the old day's place is given
+    back and the new day's taken, or, when the new day filled up meanwhile, the
+    resubmission is refused (nothing stored, the old booking kept) with the reason."""
+    if to_status != Submission.Status.RESUBMITTED:
+        return
+    for fld in _slot_fields(submission):
+        wanted = int(submission.answers[fld.key])
+        current = (
+            Booking.objects.filter(submission=submission, state__in=HOLDING)
+            .select_related("slot", "resource__facility", "kind").order_by("-pk").first()
+        )
+        if current is not None and current.slot_id == wanted:
+            continue
+        if current is not None:
+            services.end(current, Booking.State.CANCELLED, reason="申請の修正で収集日を変更")
+        request = services.Request(
+            slot_id=wanted, person=_person(submission), channel=Booking.Channel.APPLICATION,
+            submission=submission, request_key=f"application:{submission.receipt_number}:{fld.key}:v{submission.version}"[:64],
+        )
+        try:
+            services.book(request)
+        except SlotFull:
+            raise SubmissionRefused(FULL_MESSAGE, field_key=fld.key) from None
+        except OutsideWindow:
+            raise SubmissionRefused(CLOSED_MESSAGE, field_key=fld.key) from None
+        except BookingRefused as exc:
+            raise SubmissionRefused(exc.message, field_key=fld.key) from None
+
+
 def end_with_application(sender, submission: Submission, from_status: str, to_status: str, **kwargs) -> None:
     """却下 or 取下げ: the application's bookings end and give their places back, once."""
     reason = ENDING_STATES.get(to_status)
