@@ -49,3 +49,12 @@ def _seed_rows_for_transactional_tests(request):
     from django.apps import apps
 
     import_module("tenohira.catalog.migrations.0002_seed_life_events_and_synonyms").seed(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache: a value cached by one test (the sections that
+    have reservations, for the staff menu) must not answer for the next test's rows."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -42,6 +42,10 @@ def demo_forms():
     from tenohira.forms.services import publish
 
     import_catalog(DEMO_CATALOG)
+    # 粗大ごみ books a collection day on the district's route: the demo's routes and days.
+    from tenohira.reservations.demo import collection
+
+    collection.seed()
     # 住民票 asks for the My Number card (test_identity_browser walks it signed in); here
     # every form is walked for what Enter sends and keeps, so none asks for a sign-in.
     Procedure.objects.filter(code="HJC").update(identity="none")

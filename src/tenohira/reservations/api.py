@@ -117,7 +117,7 @@ class QueueResultSerializer(serializers.Serializer):
     recorded_at = serializers.DateTimeField()
 
 
-class ErrorSerializer(serializers.Serializer):
+class QueueErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
@@ -132,24 +132,6 @@ def _actor(machine) -> SimpleNamespace:
     return SimpleNamespace(pk=None, username=f"ticket-machine:{machine.pk}")
 
 
-@extend_schema(
-    operation_id="counters_post_queue", tags=["counters"], summary="窓口の待ち人数を送る（発券機）",
-    description="発券機が、いま待っている人数（と待ち時間の目安）を送ります。窓口の混雑状況のページ（/congestion/）に"
-                f"表示され、{congestion.current_for().seconds // 60}分より古いものは「現在」として表示されません。本文は"
-                f" {MAX_BODY} バイトまで。",
-    request=QueueInputSerializer,
-    examples=[OpenApiExample("待ち人数だけ", value={"waiting": 12}, request_only=True),
-              OpenApiExample("待ち時間と時刻も", value={"waiting": 12, "wait_minutes": 35,
-                                                   "at": "2025-06-11T10:00:00+09:00"}, request_only=True)],
-    responses={
-        201: QueueResultSerializer,
-        400: FIELD_ERRORS,
-        401: OpenApiResponse(ErrorSerializer, description="発券機のキーがない、または誤り"),
-        403: OpenApiResponse(ErrorSerializer, description="この発券機はその窓口のデータを送れない"),
-        413: OpenApiResponse(ErrorSerializer, description="本文が大きすぎる"),
-        429: OpenApiResponse(ErrorSerializer, description="送信が多すぎる（Retry-After 秒後に再試行）"),
-    },
-)
 class QueueView(APIView):
     authentication_classes = [TicketMachineAuthentication]
     permission_classes = [HasMachine]
@@ -169,6 +151,24 @@ class QueueView(APIView):
         if not hit(f"ticket-machine:{request.auth.pk}", limit=per_minute, window=dt.timedelta(minutes=1)):
             raise exceptions.Throttled(wait=60, detail=f"送信が多すぎます（1分あたり{per_minute}回まで）。")
 
+    @extend_schema(
+        operation_id="counters_post_queue", tags=["counters"], summary="窓口の待ち人数を送る（発券機）",
+        description="発券機が、いま待っている人数（と待ち時間の目安）を送ります。窓口の混雑状況のページ（/congestion/）に"
+                    f"表示され、{congestion.current_for().seconds // 60}分より古いものは「現在」として表示されません。本文は"
+                    f" {MAX_BODY} バイトまで。",
+        request=QueueInputSerializer,
+        examples=[OpenApiExample("待ち人数だけ", value={"waiting": 12}, request_only=True),
+                  OpenApiExample("待ち時間と時刻も", value={"waiting": 12, "wait_minutes": 35,
+                                                       "at": "2025-06-11T10:00:00+09:00"}, request_only=True)],
+        responses={
+            201: QueueResultSerializer,
+            400: FIELD_ERRORS,
+            401: OpenApiResponse(QueueErrorSerializer, description="発券機のキーがない、または誤り"),
+            403: OpenApiResponse(QueueErrorSerializer, description="この発券機はその窓口のデータを送れない"),
+            413: OpenApiResponse(QueueErrorSerializer, description="本文が大きすぎる"),
+            429: OpenApiResponse(QueueErrorSerializer, description="送信が多すぎる（Retry-After 秒後に再試行）"),
+        },
+    )
     def post(self, request, code: str):
         machine = request.auth
         counter = Counter.objects.filter(code=code[:50], active=True).first()

@@ -49,8 +49,15 @@ def mypage_bookings(account) -> list:
 
 
 def connect() -> None:
+    from django.db.models.signals import post_delete, post_save
+
     from tenohira.catalog.extensions import add_procedure_panel
     from tenohira.identity.extensions import add_mypage_section
+    from tenohira.reservations.models import Resource
 
     add_procedure_panel(procedure_panels)
     add_mypage_section(mypage_bookings)
+    # The staff menu's 「予約」 follows a new or removed resource at once in this process.
+    for signal in (post_save, post_delete):
+        signal.connect(selectors.forget_sections_with_resources, sender=Resource,
+                       dispatch_uid=f"reservations.sections.{signal is post_save}")

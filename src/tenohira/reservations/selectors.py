@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -151,6 +152,24 @@ def booking_by_token(token: str) -> Booking | None:
 
 def bookings_of_account(account_id: int) -> QuerySet[Booking]:
     return Booking.objects.filter(account_id=account_id).select_related("slot", "resource__facility", "kind")
+
+
+SECTIONS_KEY = "reservations:sections-with-resources"
+
+
+def sections_with_resources() -> frozenset[int]:
+    """Ids of the sections that have something to book: the staff menu asks on every staff
+    page, so the answer is cached for a minute (and forgotten here when a resource is saved
+    or deleted: reservations.receivers_booking)."""
+    found = cache.get(SECTIONS_KEY)
+    if found is None:
+        found = frozenset(Resource.objects.values_list("section_id", flat=True).distinct())
+        cache.set(SECTIONS_KEY, found, 60)
+    return found
+
+
+def forget_sections_with_resources(**kwargs) -> None:
+    cache.delete(SECTIONS_KEY)
 
 
 # Staff reads (scoped by the acting user's sections) are the backoffice's:

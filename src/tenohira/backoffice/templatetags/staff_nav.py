@@ -21,9 +21,9 @@ def _has_resources(user) -> bool:
     sections = selectors.section_ids(user)
     if not sections:
         return False
-    from tenohira.reservations.models import Resource
+    from tenohira.reservations.selectors import sections_with_resources
 
-    return Resource.objects.filter(section_id__in=sections).exists()
+    return not sections.isdisjoint(sections_with_resources())
 
 
 @register.simple_tag(takes_context=True)
