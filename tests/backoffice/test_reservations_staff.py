@@ -363,3 +363,26 @@ def test_xlsx_export(staff, staff_client, resource):
     cell = sheet.cell(2, 10)
     assert cell.value == "=HYPERLINK(\"x\")" and cell.data_type == "s"
     assert audits("reservation_export", format="xlsx")
+
+
+def test_book_on_behalf_asks_the_bookings_own_questions(staff, staff_client, resource):
+    Resource.objects.filter(pk=resource.pk).update(questions={"title": "健診の予約", "steps": [{
+        "key": "child", "title": "お子さんについて", "fields": [
+            {"key": "child_birth", "type": "date", "label": "お子さんの生年月日", "required": True},
+            {"key": "concern", "type": "textarea", "label": "相談したいこと", "required": False, "max_length": 400},
+        ]}]})
+    slot = make_slot(resource, start=days_ahead(5), capacity=2)
+    client = staff_client(staff.handler)
+    form = client.get(f"{BASE}/r/kenshin/book/?slot={slot.pk}")
+    assert 'id="f-child_birth"' in form.content.decode()  # the same field as the resident's page
+    data = {"slot": slot.pk, "channel": "phone", "places": "1", "name": "電話 花子", "phone": "090-1234-0000",
+            "request_key": form.context["typed"]["request_key"], "concern": "離乳食について"}
+    missing = client.post(f"{BASE}/r/kenshin/book/", data)
+    text = missing.content.decode()
+    assert missing.status_code == 400 and "お子さんの生年月日" in text and 'href="#f-child_birth"' in text
+    assert "離乳食について" in text and 'value="電話 花子"' in text  # what was typed is kept
+    assert not Booking.objects.exists()
+    done = client.post(f"{BASE}/r/kenshin/book/", {**data, "child_birth": "令和8年8月1日"})
+    assert done.status_code == 302
+    made = Booking.objects.get()
+    assert made.answers["child_birth"] == "2026-08-01" and made.answers["concern"] == "離乳食について"

@@ -32,6 +32,7 @@ from tenohira.backoffice.auth import staff_required
 from tenohira.backoffice.exports import safe_file_name
 from tenohira.core.fiscal import JST
 from tenohira.core.tabular import cp932_missing, neutralise_formula, to_cp932_forms
+from tenohira.reservations import forms as booking_forms
 from tenohira.reservations import staff_services
 from tenohira.reservations.errors import BookingRefused
 from tenohira.reservations.models import CANCELLABLE, HOLDING, Booking
@@ -331,7 +332,11 @@ def book(request, resource_code: str):
         "typed": {"places": "1", "channel": Booking.Channel.COUNTER, "request_key": uuid.uuid4().hex},
     }
     if request.method == "GET":
+        _run, context["questions"], _errors = booking_forms.staff_questions(resource)
         return render(request, "backoffice/reservations_book.html", context)
+    questions, context["questions"], question_errors = booking_forms.staff_questions(
+        resource, request.POST, show_errors=True)
+    context["question_errors"] = question_errors
     typed = {name: request.POST.get(name, "").strip()[:200] for name in _PERSON_FIELDS}
     typed["memo"] = request.POST.get("memo", "").strip()[:1000]
     typed["request_key"] = request.POST.get("request_key", "")[:64] or uuid.uuid4().hex
@@ -342,12 +347,17 @@ def book(request, resource_code: str):
         places = int(typed["places"] or "1")
     except ValueError:
         places = 0
+    answers = dict(questions.answers) if questions is not None else {}
+    if typed["memo"]:
+        answers["staff_memo"] = typed["memo"]
     try:
         if places < 1 or places > 1000:
             raise staff_services.StaffActionError("人数・枠数は1以上の数字で入力してください。")
+        if question_errors:
+            raise staff_services.StaffActionError("予約時の質問に答えていないもの、または誤りがあります（下の一覧）。")
         made = staff_services.book_for_resident(
             found, person, user=request.user, roles=_roles(request, resource), channel=typed["channel"],
-            kind_code=typed["kind"], places=places, answers={"staff_memo": typed["memo"]} if typed["memo"] else {},
+            kind_code=typed["kind"], places=places, answers=answers,
             request_key=typed["request_key"], request=request,
         )
     except staff_services.StaffActionError as exc:

@@ -191,3 +191,19 @@ def prefill(identity: dict | None, account, *, kind_code: str = "") -> dict[str,
     if email:
         raw[EMAIL] = [email]
     return {CONTACT_STEP: raw}
+
+
+def staff_questions(resource: Resource, post=None, *, show_errors: bool = False):
+    """The booking's own questions for a clerk booking at the counter or on the phone (書かない
+    窓口: the same questions and checks as the resident's page). Returns (run, bound fields,
+    errors); (None, [], []) when the resource has none."""
+    schema = questions_schema(resource)
+    if schema is None:
+        return None, [], []
+    raw = {step.key: (raw_from_post(post, step) if post is not None else {}) for step in schema.steps}
+    run = FormRun(schema, raw)
+    bound: list[BoundField] = []
+    for step in run.visible:
+        bound += bind_step(run, step, raw.get(step.key, {}), run.outcomes.get(step.key) if show_errors else None, {})
+    errors = error_summary(bound) if show_errors else []
+    return run, bound, errors
