@@ -153,19 +153,24 @@ def book_on_submission(sender, submission: Submission, **kwargs) -> None:
     """Take the chosen day's place in the submission's transaction, or refuse the
     submission (nothing stored) with the reason, by the field."""
     for fld in _slot_fields(submission):
-        request = services.Request(
-            slot_id=int(submission.answers[fld.key]), person=_person(submission),
-            channel=Booking.Channel.APPLICATION, submission=submission,
-            request_key=f"application:{submission.receipt_number}:{fld.key}"[:64],
-        )
-        try:
-            services.book(request)
-        except SlotFull:
-            raise SubmissionRefused(FULL_MESSAGE, field_key=fld.key) from None
-        except OutsideWindow:
-            raise SubmissionRefused(CLOSED_MESSAGE, field_key=fld.key) from None
-        except BookingRefused as exc:
-            raise SubmissionRefused(exc.message, field_key=fld.key) from None
+        _book_or_refuse(submission, fld, key=f"application:{submission.receipt_number}:{fld.key}")
+
+
+def _book_or_refuse(submission: Submission, fld, *, key: str) -> Booking:
+    """Book the day the answer names for the application, or refuse the submission (or its
+    resubmission) with the reason, shown by the field."""
+    request = services.Request(
+        slot_id=int(submission.answers[fld.key]), person=_person(submission),
+        channel=Booking.Channel.APPLICATION, submission=submission, request_key=key[:64],
+    )
+    try:
+        return services.book(request)
+    except SlotFull:
+        raise SubmissionRefused(FULL_MESSAGE, field_key=fld.key) from None
+    except OutsideWindow:
+        raise SubmissionRefused(CLOSED_MESSAGE, field_key=fld.key) from None
+    except BookingRefused as exc:
+        raise SubmissionRefused(exc.message, field_key=fld.key) from None
 
 
 def move_with_correction(sender, submission: Submission, from_status: str, to_status: str, **kwargs) -> None:
@@ -185,18 +190,7 @@ def move_with_correction(sender, submission: Submission, from_status: str, to_st
             continue
         if current is not None:
             services.end(current, Booking.State.CANCELLED, reason="申請の修正で収集日を変更")
-        request = services.Request(
-            slot_id=wanted, person=_person(submission), channel=Booking.Channel.APPLICATION,
-            submission=submission, request_key=f"application:{submission.receipt_number}:{fld.key}:v{submission.version}"[:64],
-        )
-        try:
-            services.book(request)
-        except SlotFull:
-            raise SubmissionRefused(FULL_MESSAGE, field_key=fld.key) from None
-        except OutsideWindow:
-            raise SubmissionRefused(CLOSED_MESSAGE, field_key=fld.key) from None
-        except BookingRefused as exc:
-            raise SubmissionRefused(exc.message, field_key=fld.key) from None
+        _book_or_refuse(submission, fld, key=f"application:{submission.receipt_number}:{fld.key}:v{submission.version}")
 
 
 def end_with_application(sender, submission: Submission, from_status: str, to_status: str, **kwargs) -> None:
