@@ -301,3 +301,18 @@ def test_procedure_page_offers_booking(client, sample_catalog):
 
 def test_home_links_to_reservations(client, sample_catalog):
     assert reverse("reservations:index") in client.get("/").content.decode()
+
+
+def test_many_bookings_from_one_address_are_slowed_down_and_what_was_typed_is_kept(client, checkup, make_slot,
+                                                                                      settings):
+    settings.RESERVATIONS_BOOKINGS_PER_ADDRESS_PER_HOUR = 2
+    slots = [make_slot(checkup, days_ahead=3 + n, capacity=5, kinds={"4m": 5}) for n in range(3)]
+    for n, slot in enumerate(slots[:2]):
+        data = typed(slot, f"{n:032x}", action="book", booker_email=f"person{n}@example.jp")
+        assert client.post(book_url(checkup), data).status_code == 302
+    data = typed(slots[2], f"{9:032x}", action="book", booker_email="person3@example.jp")
+    response = client.post(book_url(checkup), data)
+    assert response.status_code == 429
+    text = response.content.decode()
+    assert "しばらくしてからもう一度" in text and 'value="person3@example.jp"' in text
+    assert Booking.objects.count() == 2

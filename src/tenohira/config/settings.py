@@ -368,6 +368,9 @@ RESUME_LINK_LIMIT_PER_ADDRESS = int(os.environ.get("RESUME_LINK_LIMIT_PER_ADDRES
 # QR code opens (staff terminals on LGWAN may reach the back office under another name).
 HANDOFF_MINUTES = int(os.environ.get("HANDOFF_MINUTES", "60"))
 HANDOFF_LOOKUP_LIMIT_PER_HOUR = int(os.environ.get("HANDOFF_LOOKUP_LIMIT_PER_HOUR", "30"))
+# 予約する from one client address per hour (a script making up e-mail addresses to take
+# every place); the counter and the phone are not limited.
+RESERVATIONS_BOOKINGS_PER_ADDRESS_PER_HOUR = int(os.environ.get("RESERVATIONS_BOOKINGS_PER_ADDRESS_PER_HOUR", "30"))
 STAFF_SITE_URL = os.environ.get("STAFF_SITE_URL", "") or SITE_URL
 # A TrueType Japanese font for the receipt PDF; empty = look in the usual Debian places.
 RECEIPT_FONT_PATH = os.environ.get("RECEIPT_FONT_PATH", "")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import calendar as month_calendar
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.db.models.functions import TruncDate
 from django.http import Http404, HttpResponse, HttpResponseRedirect
@@ -23,7 +24,9 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 
 from tenohira.core import residents
+from tenohira.core.clients import client_address
 from tenohira.core.fiscal import JST
+from tenohira.core.ratelimit import hit
 from tenohira.identity.models import Account
 from tenohira.reservations import forms, notify, selectors, services
 from tenohira.reservations.errors import BookingRefused
@@ -256,6 +259,17 @@ def _booking_context(resource, slot, form: forms.BookingForm, request_key: str, 
     }
 
 
+TOO_MANY = ("短い時間に、この接続元から多くの予約がありました。しばらくしてからもう一度お試しください。"
+            "お急ぎの方は担当課へお電話ください。")
+
+
+def _may_book(request) -> bool:
+    """Bookings per client address and hour (RESERVATIONS_BOOKINGS_PER_ADDRESS_PER_HOUR): the
+    limit per person counts e-mail addresses, which a script can make up."""
+    limit = int(getattr(settings, "RESERVATIONS_BOOKINGS_PER_ADDRESS_PER_HOUR", 30))
+    return hit(f"reservations-book:{client_address(request)}", limit=limit, window=dt.timedelta(hours=1))
+
+
 @require_http_methods(["GET", "POST"])
 def book(request, code: str):
     resource = _resource(code)
@@ -292,6 +306,12 @@ def book(request, code: str):
             "summary": form.summary(), "hidden": form.hidden_inputs(), "request_key": request_key,
             "places": form.places if resource.max_places > 1 else None,
         })
+    if not _may_book(request):
+        # Many bookings from one address in an hour (a script taking every place): what was
+        # typed is kept; a person retries later, and the counter and the phone still book.
+        context = _booking_context(resource, slot, form, request_key, show_errors=False)
+        context["errors"] = [{"anchor": "slot-summary", "message": TOO_MANY}]
+        return render(request, "reservations/book.html", context, status=429)
     try:
         booking = services.book(services.Request(
             slot_id=slot.pk, person=services.Person(account=account, **form.person_fields),
