@@ -61,3 +61,12 @@ def connect() -> None:
     for signal in (post_save, post_delete):
         signal.connect(selectors.forget_sections_with_resources, sender=Resource,
                        dispatch_uid=f"reservations.sections.{signal is post_save}")
+    # A closure day added later stops that day's slots (reservations.closures).
+    from django.db.models.signals import pre_save
+
+    from tenohira.core.models import ClosureDay
+    from tenohira.reservations import closures
+
+    pre_save.connect(closures.closure_changing, sender=ClosureDay, dispatch_uid="reservations.closure.changing")
+    post_save.connect(closures.closure_saved, sender=ClosureDay, dispatch_uid="reservations.closure.saved")
+    post_delete.connect(closures.closure_deleted, sender=ClosureDay, dispatch_uid="reservations.closure.deleted")
