@@ -61,6 +61,7 @@ ACTIONS = {
     "retention.purge": "保存期間を過ぎた申請の削除",
     "retention.legal_hold": "削除の保留（訴訟・審査請求など）",
     "retention.legal_hold_released": "削除の保留の解除",
+    "retention.reservations_purge": "保存期間を過ぎた予約の個人情報の削除",
     # フォーム・アンケート (forms, surveys)
     "forms.export": "フォームの書き出し",
     "forms.publish": "フォームの公開",

@@ -370,6 +370,8 @@ HANDOFF_MINUTES = int(os.environ.get("HANDOFF_MINUTES", "60"))
 HANDOFF_LOOKUP_LIMIT_PER_HOUR = int(os.environ.get("HANDOFF_LOOKUP_LIMIT_PER_HOUR", "30"))
 # 予約する from one client address per hour (a script making up e-mail addresses to take
 # every place); the counter and the phone are not limited.
+# 保存期間 of a booking's personal data: days after its slot ended (`tenohira reservations purge`).
+RESERVATIONS_RETENTION_DAYS = int(os.environ.get("RESERVATIONS_RETENTION_DAYS", "365"))
 RESERVATIONS_BOOKINGS_PER_ADDRESS_PER_HOUR = int(os.environ.get("RESERVATIONS_BOOKINGS_PER_ADDRESS_PER_HOUR", "30"))
 STAFF_SITE_URL = os.environ.get("STAFF_SITE_URL", "") or SITE_URL
 # A TrueType Japanese font for the receipt PDF; empty = look in the usual Debian places.

@@ -84,10 +84,22 @@ def _ticket_machine_arguments(parser) -> None:
     ticket_machine.add_arguments(parser)
 
 
+def _purge_arguments(parser) -> None:
+    parser.add_argument("--apply", action="store_true", help="本当に削除する（省略時は件数を数えるだけ）")
+
+
+def _purge(command: BaseCommand, options: dict) -> None:
+    from tenohira.reservations import retention
+
+    command.stdout.write(retention.purge(apply=options["apply"]).summary())
+
+
 #: name -> (help, add arguments, run)
 SUBCOMMANDS = {
     "draw": ("抽選する", _draw_arguments, _draw),
     "redraw": ("公開されたシードと申込みから抽選をやり直して結果を確かめる", _redraw_arguments, _redraw),
+    "purge": ("保存期間を過ぎた予約・抽選・キャンセル待ちの個人情報を削除する（--apply がなければ件数だけ）",
+              _purge_arguments, _purge),
     "ticket-machine": ("発券機の登録（キーは一度だけ表示）、一覧、キーの再発行、停止", _ticket_machine_arguments,
                        _ticket_machine),
 }
