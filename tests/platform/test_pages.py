@@ -76,6 +76,8 @@ def test_the_privacy_policy_names_what_the_software_stores(pages, browser):
         assert stored in html
     # Drafts are deleted after the configured number of days, and the page says so.
     assert "最後に変更した日から30日" in html
+    # Bookings are kept as long as the reservations' retention setting says.
+    assert "予約した方の氏名" in html and "予約の枠が終わってから365日" in html
 
 
 def test_the_privacy_policy_follows_the_draft_lifetime_setting(pages, browser, settings):

@@ -17,6 +17,7 @@ def placeholders() -> dict[str, str]:
     return {
         "市区町村名": settings.MUNICIPALITY_NAME,
         "一時保存の日数": str(settings.DRAFT_LIFETIME_DAYS),
+        "予約の保存日数": str(getattr(settings, "RESERVATIONS_RETENTION_DAYS", 365)),
     }
 
 
