@@ -16,6 +16,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from tenohira.catalog.models import Procedure, Section
+from tenohira.core.site import public_url
 from tenohira.reservations import congestion
 from tenohira.reservations.demo.base import _slots, facility, resource, rule
 from tenohira.reservations.models import Counter, Resource, TicketMachine
@@ -82,4 +83,4 @@ def seed() -> str:
     return (f"窓口: {len(made)} 窓口の混雑状況（/congestion/）・来庁予約（予約枠 {slots} 件）\n"
             f"    発券機のキー（{MACHINE_NAME}）: {key}\n"
             f"    例: curl -X POST -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
-            f"-d '{{\"waiting\": 12}}' http://127.0.0.1:8000/api/v1/counters/{residents.code}/queue")
+            f"-d '{{\"waiting\": 12}}' {public_url(f'/api/v1/counters/{residents.code}/queue')}")

@@ -83,9 +83,10 @@ class Command(BaseCommand):
         # Before the sample applications: a 粗大ごみ application books a collection day.
         from tenohira.reservations.demo import seed as seed_reservations
 
-        seed_reservations(self.stdout)
-        # Their confirmation e-mails link to the address the demo is about to serve.
+        # Their confirmation e-mails (and the ticket machine's example) name the address the
+        # demo is about to serve.
         with serving(f"http://{host}:{port}"):
+            seed_reservations(self.stdout)
             self._sample_applications()
         # After the sample applications: they were made before the city took fees online.
         self._fees()
