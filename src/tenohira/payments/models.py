@@ -81,10 +81,12 @@ class Assessment(models.Model):
         REFUNDED = "refunded", _("還付済み")
         PARTIALLY_REFUNDED = "partially_refunded", _("一部還付")
 
-    number = models.CharField(_("調定番号"), max_length=30, unique=True)
+    # Unique through Meta.constraints, not unique=True: on PostgreSQL the field option adds a
+    # second (LIKE) index that no query uses and every write of the row must update.
+    number = models.CharField(_("調定番号"), max_length=30)
     # The resident's links (/pay/<token>/, the e-mail, the receipt PDF) name the assessment
     # by this random token: the 調定番号 and 受付番号 are sequential and easy to guess.
-    token = models.CharField(max_length=43, unique=True, default=new_assessment_token, editable=False)
+    token = models.CharField(max_length=43, default=new_assessment_token, editable=False)
     submission = models.ForeignKey("applications.Submission", on_delete=models.PROTECT, related_name="assessments")
     procedure = models.ForeignKey("catalog.Procedure", on_delete=models.PROTECT, related_name="assessments")
     fee_item = models.ForeignKey(FeeItem, on_delete=models.PROTECT, related_name="assessments")
@@ -95,7 +97,8 @@ class Assessment(models.Model):
     currency = models.CharField(max_length=3, default="JPY")
     state = models.CharField(_("状態"), max_length=20, choices=State.choices, default=State.ASSESSED)
     requested_at = models.DateTimeField(_("支払いを依頼した日時"), null=True, blank=True)
-    expires_at = models.DateTimeField(_("支払期限"), null=True, blank=True, db_index=True)
+    # Found through (state, expires_at) below: the expiry sweep asks for awaiting ones only.
+    expires_at = models.DateTimeField(_("支払期限"), null=True, blank=True)
     paid_at = models.DateTimeField(_("支払日時"), null=True, blank=True)
     created_at = models.DateTimeField(_("調定日時"), auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -104,6 +107,10 @@ class Assessment(models.Model):
         verbose_name = _("調定")
         verbose_name_plural = _("調定")
         indexes = [models.Index(fields=["state", "expires_at"], name="assessment_state_expiry_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["number"], name="assessment_number_unique"),
+            models.UniqueConstraint(fields=["token"], name="assessment_token_unique"),
+        ]
 
     def __str__(self) -> str:
         return self.number
@@ -139,8 +146,9 @@ class Payment(models.Model):
     assessment = models.ForeignKey(Assessment, on_delete=models.PROTECT, related_name="payments")
     provider = models.CharField(_("支払い方法（事業者）"), max_length=30)
     method = models.CharField(_("支払い手段"), max_length=30, blank=True)  # card, paypay, konbini, cash …
-    provider_ref = models.CharField(_("取引ID"), max_length=100, blank=True, db_index=True)
-    idempotency_key = models.CharField(max_length=64, unique=True)
+    # Looked up with its provider, through the partial unique index of Meta.constraints.
+    provider_ref = models.CharField(_("取引ID"), max_length=100, blank=True)
+    idempotency_key = models.CharField(max_length=64)
     amount = models.PositiveIntegerField(_("金額（円）"))
     currency = models.CharField(max_length=3, default="JPY")
     state = models.CharField(_("状態"), max_length=20, choices=State.choices, default=State.CREATED)
@@ -171,6 +179,7 @@ class Payment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["provider", "provider_ref"], condition=~Q(provider_ref=""),
                                     name="payment_provider_ref_unique"),
+            models.UniqueConstraint(fields=["idempotency_key"], name="payment_idempotency_key_unique"),
         ]
         indexes = [models.Index(fields=["state", "provider"], name="payment_state_provider_idx")]
 
