@@ -88,8 +88,12 @@ class Assessment(models.Model):
     # by this random token: the 調定番号 and 受付番号 are sequential and easy to guess.
     token = models.CharField(max_length=43, default=new_assessment_token, editable=False)
     submission = models.ForeignKey("applications.Submission", on_delete=models.PROTECT, related_name="assessments")
-    procedure = models.ForeignKey("catalog.Procedure", on_delete=models.PROTECT, related_name="assessments")
-    fee_item = models.ForeignKey(FeeItem, on_delete=models.PROTECT, related_name="assessments")
+    # Not indexed: no query looks assessments up by procedure or 科目 (reports join from the
+    # assessment), and every index is rewritten when an assessment changes state — 100,000
+    # times in one settlement import. Deleting a procedure or a 科目 (rare) scans instead.
+    procedure = models.ForeignKey("catalog.Procedure", on_delete=models.PROTECT, related_name="assessments",
+                                  db_index=False)
+    fee_item = models.ForeignKey(FeeItem, on_delete=models.PROTECT, related_name="assessments", db_index=False)
     timing = models.CharField(_("支払いの時期"), max_length=20, choices=Timing.choices)
     amount_assessed = models.PositiveIntegerField(_("手数料（円）"))
     reduction = models.PositiveIntegerField(_("減免額（円）"), default=0)
@@ -162,12 +166,14 @@ class Payment(models.Model):
     expires_at = models.DateTimeField(_("支払期限"), null=True, blank=True)
     # At the counter: who took it, where (cashless figures by facility).
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                    related_name="+")
+                                    related_name="+", db_index=False)  # never looked up by; see Assessment.procedure
     facility = models.CharField(_("施設・窓口"), max_length=100, blank=True)
     provider_fee = models.PositiveIntegerField(_("決済手数料（円）"), null=True, blank=True)
     settled_on = models.DateField(_("入金日"), null=True, blank=True)
+    # Set only by payments.reconcile, to the import it is writing in the same transaction;
+    # no database-level constraint for the reason PaymentEvent's keys have none.
     settlement = models.ForeignKey("SettlementImport", on_delete=models.SET_NULL, null=True, blank=True,
-                                   related_name="payments")
+                                   related_name="payments", db_constraint=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     captured_at = models.DateTimeField(_("支払日時"), null=True, blank=True)
@@ -190,8 +196,13 @@ class Payment(models.Model):
 class PaymentEvent(models.Model):
     """What happened to an assessment or a payment, in order; a provider's event once."""
 
-    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="events")
-    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, null=True, blank=True, related_name="events")
+    # No database-level foreign keys here: the history is written only by this app's services,
+    # from rows they hold locked, and removed with them by the ORM's cascade. A constraint
+    # would be checked once per event at commit — 200,000 checks for a 100,000-line
+    # settlement file (payments.reconcile), about a second of its import. The indexes stay.
+    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="events", db_constraint=False)
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, null=True, blank=True, related_name="events",
+                                db_constraint=False)
     at = models.DateTimeField(_("日時"))
     kind = models.CharField(max_length=30)  # webhook, poll, return, checkout, staff, expiry, refund, reconcile …
     provider = models.CharField(max_length=30, blank=True)
@@ -199,7 +210,7 @@ class PaymentEvent(models.Model):
     from_state = models.CharField(max_length=30, blank=True)
     to_state = models.CharField(max_length=30, blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                              related_name="+")
+                              related_name="+", db_index=False)
     actor_label = models.CharField(max_length=100, blank=True)
     detail = models.JSONField(default=dict, blank=True)  # never card numbers, wallet ids or tokens
 
