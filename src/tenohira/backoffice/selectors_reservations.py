@@ -17,7 +17,7 @@ from django.http import Http404
 
 from tenohira.backoffice import selectors
 from tenohira.core.fiscal import JST
-from tenohira.reservations.models import HOLDING, Booking, Resource, Slot
+from tenohira.reservations.models import HOLDING, Booking, Lottery, Resource, Slot
 
 #: Bounds of one page: a week of a resource's slots.
 MAX_SLOTS = 7 * 200
@@ -29,6 +29,22 @@ def resources_for(user) -> QuerySet[Resource]:
     if selectors.is_dx_admin(user):
         return resources
     return resources.filter(section_id__in=selectors.section_ids(user))
+
+
+def worked_resources(user) -> QuerySet[Resource]:
+    """Resources of the sections the user works in, without the DX division's reading of
+    every section: the pages that act (lotteries, 仮予約, fees) list only these."""
+    return Resource.objects.filter(section_id__in=selectors.section_ids(user))
+
+
+def worked_bookings(user) -> QuerySet[Booking]:
+    return Booking.objects.filter(resource__in=worked_resources(user).values("pk")).select_related(
+        "slot", "resource__facility", "kind")
+
+
+def worked_lotteries(user) -> QuerySet[Lottery]:
+    return Lottery.objects.filter(resource__in=worked_resources(user).values("pk")).select_related(
+        "resource__facility")
 
 
 def resource_for(user, code: str) -> Resource:

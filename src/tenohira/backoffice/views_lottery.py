@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tenohira.audit.services import record as audit
-from tenohira.backoffice import selectors
+from tenohira.backoffice import selectors_reservations as scoped
 from tenohira.backoffice.auth import staff_required
 from tenohira.backoffice.models import Role
 from tenohira.core.fiscal import JST
@@ -33,21 +33,9 @@ DECIDE_ROLES = {Role.APPROVER, Role.SECTION_ADMIN}
 PAY_ROLES = {Role.HANDLER, Role.APPROVER, Role.SECTION_ADMIN}
 
 
-def _sections(user) -> set[int]:
-    return selectors.section_ids(user)
-
-
-def _lotteries(user):
-    return Lottery.objects.filter(resource__section_id__in=_sections(user)).select_related("resource__facility")
-
-
-def _bookings(user):
-    return Booking.objects.filter(resource__section_id__in=_sections(user)).select_related(
-        "slot", "resource__facility", "kind")
-
-
-def _roles(user, section_id: int) -> set[str]:
-    return {role for role, section in selectors.roles_of(user) if section == section_id}
+_lotteries = scoped.worked_lotteries
+_bookings = scoped.worked_bookings
+_roles = scoped.roles_in
 
 
 def _lottery(user, pk: int) -> Lottery:
@@ -108,8 +96,8 @@ def _parse_date(raw: str) -> dt.date | None:
 @staff_required
 @require_http_methods(["GET", "POST"])
 def create(request):
-    resources = Resource.objects.filter(section_id__in=_sections(request.user), allocation=Resource.Allocation.LOTTERY,
-                                        active=True).select_related("facility")
+    resources = scoped.worked_resources(request.user).filter(allocation=Resource.Allocation.LOTTERY,
+                                                              active=True).select_related("facility")
     typed = {"resource": "", "title": "", "period_start": "", "period_end": "", "entries_close_at": "",
              "draw_at": "", "max_wishes": "3", "priority": "市内在住・在勤\nそれ以外"}
     errors: list[str] = []
