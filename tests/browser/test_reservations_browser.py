@@ -149,12 +149,12 @@ def _fill_booker(page) -> None:
 def test_last_place_taken_meanwhile_then_an_alternative(phone, live_server, demo_reservations):
     """The check page is open when someone else takes the last place: 予約する shows
     「たった今いっぱい」 with the nearest free times, and one of them books with what was typed."""
-    from tenohira.reservations import services
+    from tenohira.reservations import selectors, services
     from tenohira.reservations.models import Booking, Resource, Slot
 
     resource = Resource.objects.get(code="kominkan-room-1")  # one place per slot
-    slot = services.selectors.bookable_slots([resource.pk]).filter(
-        starts_at__gte=services.window_of(resource)[0]).order_by("starts_at").first()
+    slot = selectors.bookable_slots([resource.pk]).filter(
+        starts_at__gte=selectors.window_of(resource)[0]).order_by("starts_at").first()
     phone.goto(f"{live_server.url}/reservations/r/{resource.code}/book/?slot={slot.pk}")
     _fill_booker(phone)
     phone.get_by_role("button", name="確認へ進む").click()
@@ -173,12 +173,12 @@ def test_last_place_taken_meanwhile_then_an_alternative(phone, live_server, demo
 
 
 def test_change_the_day(phone, live_server, demo_reservations):
-    from tenohira.reservations import services
+    from tenohira.reservations import selectors, services
     from tenohira.reservations.models import Booking, Resource
 
     resource = Resource.objects.get(code="nyuyoji-kenshin")
-    first = services.selectors.bookable_slots([resource.pk]).filter(
-        starts_at__gte=services.window_of(resource)[0]).order_by("starts_at").first()
+    first = selectors.bookable_slots([resource.pk]).filter(
+        starts_at__gte=selectors.window_of(resource)[0]).order_by("starts_at").first()
     booking = services.book(services.Request(slot_id=first.pk, kind_code="4m",
                                              person=services.Person(name="予約 三郎", email="saburo@example.jp")))
     phone.goto(f"{live_server.url}/reservations/b/{booking.token}/")

@@ -77,7 +77,7 @@ def slot_options(field, answers) -> list[SlotOption]:
     resources = resources_for(field, answers)
     options: list[SlotOption] = []
     for resource in resources:
-        earliest, latest = services.window_of(resource)
+        earliest, latest = selectors.window_of(resource)
         slots = (
             selectors.bookable_slots([resource.pk]).filter(starts_at__gte=earliest, starts_at__lt=latest)
             .order_by("starts_at")[:MAX_OPTIONS]

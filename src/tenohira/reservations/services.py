@@ -88,8 +88,6 @@ class Request:
     submission: object | None = None
 
 
-# The booking window is a read (selectors); kept here under its old name for the callers.
-window_of = selectors.window_of
 
 
 def _check_window(slot: Slot, *, staff: bool) -> None:
@@ -98,7 +96,7 @@ def _check_window(slot: Slot, *, staff: bool) -> None:
         raise OutsideWindow("この枠はもう始まっているか、終わっています。")
     if staff:
         return  # the counter may book inside the closing hours (a walk-in, a phone call)
-    earliest, latest = window_of(slot.resource, now)
+    earliest, latest = selectors.window_of(slot.resource, now)
     if slot.starts_at < earliest:
         raise OutsideWindow(
             f"この枠のインターネットでの予約は、{slot.resource.closes_hours_before}時間前で締め切りました。"

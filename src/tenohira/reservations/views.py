@@ -139,7 +139,7 @@ def _month_days(resource: Resource, month: dt.date, kind) -> list[dict]:
                             starts_at__lt=dt.datetime.combine(last + dt.timedelta(days=1), dt.time(0), tzinfo=JST))
         .annotate(day=TruncDate("starts_at", tzinfo=JST)).values_list("day", flat=True).distinct()
     )
-    earliest, latest = services.window_of(resource)
+    earliest, latest = selectors.window_of(resource)
     rows = []
     for day in sorted(with_slots | set(free)):
         day_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=JST)
@@ -164,7 +164,7 @@ def resource_page(request, code: str):
     kind = _kind(resource, kinds, request.GET.get("kind", "")[:50])
     today = _today()
     this_month = today.replace(day=1)
-    _earliest, latest = services.window_of(resource)
+    _earliest, latest = selectors.window_of(resource)
     last_month = (latest - dt.timedelta(seconds=1)).astimezone(JST).date().replace(day=1)
     month = _parse_month(request.GET.get("month", "")[:7]) or this_month
     month = min(max(month, this_month), max(last_month, this_month))
@@ -188,7 +188,7 @@ def resource_page(request, code: str):
 
 
 def _slot_rows(resource: Resource, slots: list[Slot], kind) -> list[dict]:
-    earliest, latest = services.window_of(resource)
+    earliest, latest = selectors.window_of(resource)
     rows = []
     for slot in slots:
         free = slot.free
@@ -424,7 +424,7 @@ def change(request, token: str):
     if date is not None:
         return _change_day(request, found, base, date)
     today = _today()
-    _earliest, latest = services.window_of(resource)
+    _earliest, latest = selectors.window_of(resource)
     last_month = (latest - dt.timedelta(seconds=1)).astimezone(JST).date().replace(day=1)
     this_month = today.replace(day=1)
     month = _parse_month(request.GET.get("month", "")[:7]) or this_month
