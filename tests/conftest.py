@@ -3,6 +3,19 @@
 import pytest
 
 
+def pytest_collection_modifyitems(items):
+    """Every transactional test restores the database as migrations left it
+    (serialized_rollback). A transactional test without it ends with Django's flush, which
+    recreates the content types and permissions; a later test with it (the browser tests)
+    then loads the same rows again and fails on their unique keys — whenever one ran
+    after the other in the same worker."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is not None and marker.kwargs.get("transaction") and "serialized_rollback" not in marker.kwargs:
+            item.add_marker(pytest.mark.django_db(*marker.args, **{**marker.kwargs, "serialized_rollback": True}),
+                            append=False)  # first: the closest marker is the one pytest-django reads
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _outbox_delivered_after_commit():
     """Tests read the e-mail a request sends from mail.outbox as soon as the request
